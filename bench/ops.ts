@@ -119,7 +119,10 @@ export function inputShape(name: InputName, s: Shape): number[] {
 }
 
 /** Shapes of the outputs an op produces for a request. */
-export function outputShapes(req: OpRequest, inputs: Inputs): Partial<Record<OutputName, number[]>> {
+export function outputShapes(
+  req: OpRequest,
+  inputs: Inputs,
+): Partial<Record<OutputName, number[]>> {
   const { variant, mode, shape: s, params } = req;
   const out: Partial<Record<OutputName, number[]>> = { o: [s.B, s.T, s.H, s.V] };
   if (variant === "rmt") out.final_state = [s.B, s.M, s.H, s.K];
@@ -145,16 +148,20 @@ export function outputShapes(req: OpRequest, inputs: Inputs): Partial<Record<Out
 export function inferShape(variant: Variant, mode: Mode, inputs: Inputs): Shape {
   for (const name of requiredInputs(variant, mode)) {
     if (!inputs[name]) {
-      throw new InputError(`missing input tensor '${name}' (${variant} ${mode} needs ${
-        requiredInputs(variant, mode).join(", ")
-      })`);
+      throw new InputError(
+        `missing input tensor '${name}' (${variant} ${mode} needs ${
+          requiredInputs(variant, mode).join(", ")
+        })`,
+      );
     }
   }
   const allowed = new Set([...requiredInputs(variant, mode), ...optionalInputs(variant)]);
   for (const name of Object.keys(inputs) as InputName[]) {
     if (!allowed.has(name)) {
       throw new InputError(
-        `unexpected input tensor '${name}' for ${variant} ${mode} (accepted: ${[...allowed].join(", ")})`,
+        `unexpected input tensor '${name}' for ${variant} ${mode} (accepted: ${
+          [...allowed].join(", ")
+        })`,
       );
     }
   }
@@ -170,7 +177,9 @@ export function inferShape(variant: Variant, mode: Mode, inputs: Inputs): Shape 
   const M = variant === "rmt" ? (inputs.mem?.shape[1] ?? 0) : 0;
   const shape: Shape = { B, T, H, K, V, M };
   if (T < 1 || B < 1 || H < 1 || K < 1 || V < 1) {
-    throw new InputError(`empty dimension in q ${shapeString(q.shape)} or v ${shapeString(v.shape)}`);
+    throw new InputError(
+      `empty dimension in q ${shapeString(q.shape)} or v ${shapeString(v.shape)}`,
+    );
   }
   if (variant === "rmt" || variant === "softmax") {
     if (K !== V) throw new InputError(`${variant} needs K == V, got K=${K} V=${V}`);
@@ -184,12 +193,16 @@ export function inferShape(variant: Variant, mode: Mode, inputs: Inputs): Shape 
       );
     }
   }
-  if (variant === "rmt" && M < 1) throw new InputError("rmt needs at least one memory row in 'mem'");
+  if (variant === "rmt" && M < 1) {
+    throw new InputError("rmt needs at least one memory row in 'mem'");
+  }
   return shape;
 }
 
 export function checkParams(variant: Variant, p: OpParams): void {
-  if (!Number.isFinite(p.scale)) throw new InputError(`scale must be a finite number, got ${p.scale}`);
+  if (!Number.isFinite(p.scale)) {
+    throw new InputError(`scale must be a finite number, got ${p.scale}`);
+  }
   if (!Number.isInteger(p.chunk_size) || p.chunk_size < 1) {
     throw new InputError(`chunk_size must be a positive integer, got ${p.chunk_size}`);
   }
@@ -221,7 +234,8 @@ export function opWork(req: OpRequest, dtype: Dtype): { flops: number; bytes: nu
       break;
     case "rmt": {
       const L = Math.min(req.params.segment_len, T);
-      flops = 2 * BH * T * ((M + L / 2) * (K + V)) + 2 * BH * Math.ceil(T / L) * M * (M + L) * (K + V);
+      flops = 2 * BH * T * ((M + L / 2) * (K + V)) +
+        2 * BH * Math.ceil(T / L) * M * (M + L) * (K + V);
       break;
     }
     case "softmax":

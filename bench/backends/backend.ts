@@ -105,20 +105,28 @@ export function findImpl(
   if (all.length === 0) {
     throw new Unsupported(`${backend.name} backend has no implementation of ${variant} yet`);
   }
-  const chosen = impl === undefined ? all.find((i) => i.default) ?? all[0] : all.find((i) => i.impl === impl);
+  const chosen = impl === undefined
+    ? all.find((i) => i.default) ?? all[0]
+    : all.find((i) => i.impl === impl);
   if (!chosen) {
     throw new Unsupported(
-      `unknown impl '${impl}' for ${variant} on ${backend.name} (available: ${all.map((i) => i.impl).join(", ")})`,
+      `unknown impl '${impl}' for ${variant} on ${backend.name} (available: ${
+        all.map((i) => i.impl).join(", ")
+      })`,
     );
   }
   if (!chosen.dtypes.includes(dtype)) {
     throw new Unsupported(
-      `${backend.name} ${variant}/${chosen.impl} does not support dtype ${dtype} (supported: ${chosen.dtypes.join(", ")})`,
+      `${backend.name} ${variant}/${chosen.impl} does not support dtype ${dtype} (supported: ${
+        chosen.dtypes.join(", ")
+      })`,
     );
   }
   if (!chosen.modes.includes(mode)) {
     throw new Unsupported(
-      `${backend.name} ${variant}/${chosen.impl} does not support mode ${mode} (supported: ${chosen.modes.join(", ")})`,
+      `${backend.name} ${variant}/${chosen.impl} does not support mode ${mode} (supported: ${
+        chosen.modes.join(", ")
+      })`,
     );
   }
   return chosen;

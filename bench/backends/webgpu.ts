@@ -1,0 +1,320 @@
+/**
+ * The `webgpu` backend: WGSL kernels through Deno's built-in WebGPU (wgpu). See docs/webgpu.md.
+ */
+import type { Inputs, OpRequest, OutputName, Outputs } from "../ops.ts";
+import { outputShapes } from "../ops.ts";
+import { cast, type Dtype, numel, type Tensor, tensor } from "../tensor.ts";
+import {
+  type Backend,
+  type DeviceInfo,
+  findImpl,
+  type ImplInfo,
+  type MemoryUse,
+  type PreparedOp,
+  type PrepareOptions,
+  type TimingOptions,
+  Unsupported,
+} from "./backend.ts";
+import {
+  BufferPool,
+  fillWords,
+  openDevice,
+  type OpenedDevice,
+  readBuffer,
+  scoped,
+  upload,
+} from "../../kernels/webgpu/device.ts";
+import { type Encode, TICK_NS, timePasses, type Timer } from "../../kernels/webgpu/timing.ts";
+import {
+  BIND,
+  buildLaChunk,
+  type LaStorage,
+  paramsBlock,
+  planLaChunk,
+} from "../../kernels/webgpu/la/chunk_fwd.ts";
+
+const NAN_WORD: Record<LaStorage, number> = {
+  f32: 0x7fc00000,
+  f16: 0x7e007e00,
+  bf16: 0x7fc07fc0,
+};
+
+/** Bytes cleared before each cold sample: above the H100's 50 MB L2 and CPU LLCs. */
+const FLUSH_BYTES = 256 << 20;
+
+const STORAGE = GPUBufferUsage.STORAGE;
+const COPY_DST = GPUBufferUsage.COPY_DST;
+const COPY_SRC = GPUBufferUsage.COPY_SRC;
+
+export async function openWebGpu(): Promise<Backend> {
+  return new WebGpuBackend(await openDevice());
+}
+
+class WebGpuBackend implements Backend {
+  readonly name = "webgpu" as const;
+  readonly pool: BufferPool;
+  readonly timer: Timer;
+  #scratch: GPUBuffer | null = null;
+  #lost: string | null = null;
+
+  constructor(readonly gpu: OpenedDevice) {
+    this.pool = new BufferPool(gpu.device);
+    this.timer = gpu.features.includes("timestamp-query") ? "timestamp-query" : "wall";
+    gpu.device.lost.then((info) => {
+      this.#lost = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  get device(): GPUDevice {
+    if (this.#lost) throw new Error(`webgpu device lost (${this.#lost})`);
+    return this.gpu.device;
+  }
+
+  info(): DeviceInfo {
+    const a = this.gpu.adapterInfo;
+    return {
+      backend: "webgpu",
+      name: a.description || a.device || a.vendor || "unknown adapter",
+      vendor: a.vendor,
+      architecture: a.architecture,
+      device: a.device,
+      description: a.description,
+      isFallbackAdapter: a.isFallbackAdapter,
+      limits: { ...this.gpu.limits },
+      features: [...this.gpu.features],
+      timer: this.timer,
+      timestamp_ns_per_tick: this.timer === "timestamp-query" ? TICK_NS : null,
+      runtime: `deno ${Deno.version.deno}`,
+    };
+  }
+
+  impls(): ImplInfo[] {
+    const dtypes: Dtype[] = this.gpu.features.includes("shader-f16")
+      ? ["f32", "f16", "bf16"]
+      : ["f32", "bf16"];
+    return [{
+      variant: "la",
+      impl: "chunk",
+      default: true,
+      dtypes,
+      modes: ["fwd"],
+      description: "chunked la forward in 3 WGSL passes: chunk states, prefix over chunks, outputs",
+    }];
+  }
+
+  /** A buffer larger than the last-level cache, cleared before each cold sample. */
+  scratch(): GPUBuffer {
+    if (!this.#scratch) {
+      const size = Math.min(
+        FLUSH_BYTES,
+        this.gpu.limits.maxBufferSize - (this.gpu.limits.maxBufferSize % 4),
+      );
+      this.#scratch = this.pool.create("cold-flush scratch", size, COPY_DST);
+    }
+    return this.#scratch;
+  }
+
+  async prepare(req: OpRequest, inputs: Inputs, opts: PrepareOptions): Promise<PreparedOp> {
+    findImpl(this, req.variant, opts.impl, opts.dtype, req.mode);
+    const dtype = opts.dtype as LaStorage;
+    const device = this.device;
+    const shape = req.shape;
+    const plan = planLaChunk(shape, req.params, dtype, this.gpu.limits);
+    const esize = dtype === "f32" ? 4 : 2;
+    const outShapes = outputShapes(req, inputs);
+
+    // Size checks before anything is allocated: one binding per tensor for now.
+    const maxBind = this.gpu.limits.maxStorageBufferBindingSize;
+    const maxBuf = this.gpu.limits.maxBufferSize;
+    const sizes: [string, number][] = [
+      ["q", numel(inputs.q!.shape) * esize],
+      ["k", numel(inputs.k!.shape) * esize],
+      ["v", numel(inputs.v!.shape) * esize],
+      ["o", numel(outShapes.o!) * esize],
+      ["workspace", plan.wsBytes],
+    ];
+    for (const [name, bytes] of sizes) {
+      if (bytes > maxBind || bytes > maxBuf) {
+        throw new Unsupported(
+          `webgpu la/chunk: ${name} needs ${bytes} bytes in one binding, above ` +
+            `maxStorageBufferBindingSize ${maxBind} (maxBufferSize ${maxBuf}); splitting large ` +
+            `tensors into bound windows is not implemented yet`,
+        );
+      }
+    }
+
+    const pool = this.pool;
+    const owned: GPUBuffer[] = [];
+    const make = (label: string, size: number, usage: number) => {
+      const b = pool.create(label, size, usage);
+      owned.push(b);
+      return b;
+    };
+    try {
+      const kernel = await scoped(
+        device,
+        "la/chunk pipeline creation",
+        () => buildLaChunk(device, plan, shape),
+      );
+      const built = await scoped(device, "la/chunk buffer allocation and upload", () => {
+        const inBuf = (name: "q" | "k" | "v") => {
+          const t = cast(inputs[name]!, dtype);
+          const b = make(name, t.data.byteLength, STORAGE | COPY_DST);
+          upload(device, b, t.data);
+          return b;
+        };
+        const f32In = (name: "h0" | "z0") => {
+          const src = inputs[name];
+          const t = src ? cast(src, "f32") : null;
+          const b = make(name, t ? t.data.byteLength : 4, STORAGE | COPY_DST);
+          if (t) upload(device, b, t.data);
+          return b;
+        };
+        const bufs = {
+          params: make("params", 32, GPUBufferUsage.UNIFORM | COPY_DST),
+          q: inBuf("q"),
+          k: inBuf("k"),
+          v: inBuf("v"),
+          o: make("o", numel(outShapes.o!) * esize, STORAGE | COPY_SRC | COPY_DST),
+          ws: make("workspace", plan.wsBytes, STORAGE),
+          h0: f32In("h0"),
+          z0: f32In("z0"),
+          final_state: make(
+            "final_state",
+            numel(outShapes.final_state!) * 4,
+            STORAGE | COPY_SRC | COPY_DST,
+          ),
+          final_z: make(
+            "final_z",
+            outShapes.final_z ? numel(outShapes.final_z) * 4 : 4,
+            STORAGE | COPY_SRC | COPY_DST,
+          ),
+        };
+        upload(
+          device,
+          bufs.params,
+          new Uint8Array(paramsBlock(plan, shape, !!inputs.h0, !!inputs.z0)),
+        );
+        const bindGroup = device.createBindGroup({
+          label: "la/chunk",
+          layout: kernel.layout,
+          entries: (Object.keys(BIND) as (keyof typeof BIND)[]).map((name) => ({
+            binding: BIND[name],
+            resource: { buffer: bufs[name] },
+          })),
+        });
+        return { bufs, bindGroup };
+      });
+      const { bufs, bindGroup } = built;
+      const encode: Encode = (enc, ts) => {
+        kernel.passes.forEach((p, i) => {
+          const last = i === kernel.passes.length - 1;
+          const timestampWrites = ts && (i === 0 || last)
+            ? {
+              querySet: ts.querySet,
+              beginningOfPassWriteIndex: i === 0 ? ts.begin : undefined,
+              endOfPassWriteIndex: last ? ts.end : undefined,
+            }
+            : undefined;
+          const pass = enc.beginComputePass({ label: `la/chunk ${p.label}`, timestampWrites });
+          pass.setPipeline(p.pipeline);
+          pass.setBindGroup(0, bindGroup);
+          pass.dispatchWorkgroups(p.workgroups[0], p.workgroups[1]);
+          pass.end();
+        });
+      };
+      const outputs: [OutputName, GPUBuffer, number[], Dtype][] = [
+        ["o", bufs.o, outShapes.o!, dtype],
+        ["final_state", bufs.final_state, outShapes.final_state!, "f32"],
+      ];
+      if (outShapes.final_z) outputs.push(["final_z", bufs.final_z, outShapes.final_z, "f32"]);
+      return new WebGpuOp(this, owned, plan.wsBytes, encode, outputs);
+    } catch (e) {
+      for (const b of owned) pool.destroy(b);
+      throw e;
+    }
+  }
+
+  memory(): MemoryUse {
+    return { in_use_bytes: this.pool.inUse, peak_bytes: this.pool.peak };
+  }
+
+  resetPeak(): void {
+    this.pool.resetPeak();
+  }
+
+  close(): void {
+    if (this.#scratch) this.pool.destroy(this.#scratch);
+    this.#scratch = null;
+    this.gpu.device.destroy();
+  }
+}
+
+class WebGpuOp implements PreparedOp {
+  #disposed = false;
+
+  constructor(
+    readonly backend: WebGpuBackend,
+    readonly buffers: GPUBuffer[],
+    readonly workspaceBytes: number,
+    readonly encode: Encode,
+    readonly outputs: [OutputName, GPUBuffer, number[], Dtype][],
+  ) {}
+
+  #live(): GPUDevice {
+    if (this.#disposed) throw new Error("webgpu: prepared op used after dispose()");
+    return this.backend.device;
+  }
+
+  async poison(): Promise<void> {
+    const device = this.#live();
+    await scoped(device, "poison", async () => {
+      for (const [, buf, , dtype] of this.outputs) {
+        fillWords(device, buf, NAN_WORD[dtype as LaStorage]);
+      }
+      await device.queue.onSubmittedWorkDone();
+    });
+  }
+
+  async run(): Promise<void> {
+    const device = this.#live();
+    await scoped(device, "la/chunk dispatch", async () => {
+      const enc = device.createCommandEncoder();
+      this.encode(enc);
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+    });
+  }
+
+  async read(): Promise<Outputs> {
+    const device = this.#live();
+    const out: Outputs = {};
+    await scoped(device, "readback", async () => {
+      for (const [name, buf, shape, dtype] of this.outputs) {
+        const n = numel(shape);
+        const bytes = await readBuffer(device, buf);
+        let t: Tensor;
+        if (dtype === "f32") t = tensor("f32", shape, new Float32Array(bytes, 0, n));
+        else t = cast(tensor(dtype, shape, new Uint16Array(bytes, 0, n)), "f32");
+        out[name] = t;
+      }
+    });
+    return out;
+  }
+
+  async time(opts: TimingOptions): Promise<number[]> {
+    const device = this.#live();
+    const scratch = opts.cold ? this.backend.scratch() : null;
+    return await scoped(
+      device,
+      "timing",
+      () => timePasses(device, this.backend.timer, this.encode, { samples: opts.samples, scratch }),
+    );
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const b of this.buffers) this.backend.pool.destroy(b);
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The benchmark matrix: profiles, user overrides (flags or a JSON config), and the expansion
+ * into cells from what each open backend says it implements.
+ */
+import type { Backend, BackendName } from "./backends/backend.ts";
+import { InputError, type Mode, MODES, type Variant, VARIANTS } from "./ops.ts";
+import { type Dtype, DTYPES } from "./tensor.ts";
+import { BACKENDS } from "./backends/backend.ts";
+
+export type Profile = "smoke" | "nightly" | "full";
+export const PROFILES: readonly Profile[] = ["smoke", "nightly", "full"];
+
+export interface MatrixSpec {
+  backends: BackendName[];
+  variants: Variant[];
+  /** Empty: every impl each backend has. */
+  impls: string[];
+  T: number[];
+  dtypes: Dtype[];
+  modes: Mode[];
+  B: number;
+  H: number;
+  K: number;
+  V: number;
+  /** rmt memory rows. */
+  M: number;
+  timing: "cold" | "hot";
+  /** Stop sampling when the median's 95% CI half-width is within this fraction. */
+  ci_target: number;
+  warmup: number;
+  min_samples: number;
+  max_samples: number;
+  /** Seconds of sampling per cell before giving up on the CI target. */
+  time_cap_s: number;
+  /** Tokens of each timed output checked against the fp64 oracle. */
+  check_tokens: number;
+  /** Input sets the samples rotate through. */
+  input_sets: number;
+}
+
+const BASE: Omit<MatrixSpec, "T" | "backends"> = {
+  variants: [...VARIANTS],
+  impls: [],
+  dtypes: ["bf16", "f32", "f16", "f64"],
+  modes: ["fwd", "fwdbwd"],
+  B: 1,
+  H: 8,
+  K: 64,
+  V: 64,
+  M: 16,
+  timing: "cold",
+  ci_target: 0.01,
+  warmup: 3,
+  min_samples: 10,
+  max_samples: 100,
+  time_cap_s: 5,
+  check_tokens: 1024,
+  input_sets: 2,
+};
+
+export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
+  switch (profile) {
+    case "smoke":
+      // Sized so a 2-core machine without a GPU finishes in well under two minutes.
+      return {
+        ...BASE,
+        backends: [...BACKENDS],
+        T: gpu ? [4096, 16384] : [256, 1024, 4096],
+        H: 2,
+        K: 32,
+        V: 32,
+        min_samples: 3,
+        max_samples: 10,
+        time_cap_s: 1,
+        warmup: 1,
+        ci_target: 0.05,
+        check_tokens: 256,
+        input_sets: 1,
+      };
+    case "nightly":
+      return { ...BASE, backends: ["cuda", "webgpu"], T: [16384, 65536, 262144, 1048576] };
+    case "full":
+      return {
+        ...BASE,
+        backends: ["cuda", "webgpu"],
+        T: [16384, 65536, 262144, 1048576],
+        max_samples: 300,
+        time_cap_s: 20,
+      };
+  }
+}
+
+/** "16K" → 16384, "1M" → 1048576, "4096" → 4096. */
+export function parseTokens(s: string): number {
+  const m = s.trim().match(/^(\d+)([kKmM]?)$/);
+  if (!m) throw new InputError(`--T value '${s}' is not a token count (e.g. 4096, 16K, 1M)`);
+  const n = Number(m[1]) *
+    (m[2].toLowerCase() === "k" ? 1024 : m[2].toLowerCase() === "m" ? 1 << 20 : 1);
+  if (n < 1) throw new InputError(`--T value '${s}' must be at least 1`);
+  return n;
+}
+
+export function formatTokens(n: number): string {
+  if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n >> 20}M`;
+  if (n >= 1024 && n % 1024 === 0) return `${n >> 10}K`;
+  return String(n);
+}
+
+function list<T extends string>(flag: string, value: string, choices: readonly T[]): T[] {
+  return value.split(",").map((v) => {
+    const t = v.trim();
+    if (!(choices as readonly string[]).includes(t)) {
+      throw new InputError(`unknown ${flag} value '${t}' (choose from ${choices.join(", ")})`);
+    }
+    return t as T;
+  });
+}
+
+function positiveInt(flag: string, value: unknown): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InputError(`${flag} must be a positive integer, got '${value}'`);
+  }
+  return n;
+}
+
+export interface MatrixFlags {
+  backend?: string;
+  variant?: string;
+  impl?: string;
+  T?: string;
+  dtype?: string;
+  mode?: string;
+  B?: string;
+  H?: string;
+  K?: string;
+  V?: string;
+  M?: string;
+  timing?: string;
+  "ci-target"?: string;
+  "max-samples"?: string;
+  "min-samples"?: string;
+  "time-cap"?: string;
+}
+
+/** Applies a JSON config (any MatrixSpec fields), then flags, over a profile. */
+export function applyOverrides(
+  spec: MatrixSpec,
+  config: Record<string, unknown> | undefined,
+  flags: MatrixFlags,
+): MatrixSpec {
+  const s: MatrixSpec = { ...spec };
+  if (config) {
+    const known = new Set(Object.keys(BASE).concat(["T", "backends"]));
+    for (const [key, value] of Object.entries(config)) {
+      if (!known.has(key)) {
+        throw new InputError(`config: unknown field '${key}' (known: ${[...known].join(", ")})`);
+      }
+      const asList = (v: unknown) => (Array.isArray(v) ? v.map(String).join(",") : String(v));
+      switch (key) {
+        case "backends":
+          s.backends = list("config backends", asList(value), BACKENDS);
+          break;
+        case "variants":
+          s.variants = list("config variants", asList(value), VARIANTS);
+          break;
+        case "dtypes":
+          s.dtypes = list("config dtypes", asList(value), DTYPES);
+          break;
+        case "modes":
+          s.modes = list("config modes", asList(value), MODES);
+          break;
+        case "impls":
+          s.impls = asList(value).split(",").filter(Boolean);
+          break;
+        case "T":
+          s.T = asList(value).split(",").map(parseTokens);
+          break;
+        case "timing":
+          s.timing = list("config timing", String(value), ["cold", "hot"] as const)[0];
+          break;
+        case "ci_target":
+        case "time_cap_s": {
+          const n = Number(value);
+          if (!(n > 0)) throw new InputError(`config: ${key} must be a positive number`);
+          s[key] = n;
+          break;
+        }
+        default:
+          (s as unknown as Record<string, number>)[key] = positiveInt(`config ${key}`, value);
+      }
+    }
+  }
+  if (flags.backend) s.backends = list("--backend", flags.backend, BACKENDS);
+  if (flags.variant) s.variants = list("--variant", flags.variant, VARIANTS);
+  if (flags.impl) s.impls = flags.impl.split(",").map((x) => x.trim());
+  if (flags.T) s.T = flags.T.split(",").map(parseTokens);
+  if (flags.dtype) s.dtypes = list("--dtype", flags.dtype, DTYPES);
+  if (flags.mode) s.modes = list("--mode", flags.mode, MODES);
+  for (const k of ["B", "H", "K", "V", "M"] as const) {
+    if (flags[k] !== undefined) s[k] = positiveInt(`--${k}`, flags[k]);
+  }
+  if (flags.timing) s.timing = list("--timing", flags.timing, ["cold", "hot"] as const)[0];
+  if (flags["ci-target"] !== undefined) {
+    const n = Number(flags["ci-target"]);
+    if (!(n > 0)) {
+      throw new InputError(`--ci-target must be a positive fraction, got '${flags["ci-target"]}'`);
+    }
+    s.ci_target = n;
+  }
+  if (flags["min-samples"] !== undefined) {
+    s.min_samples = positiveInt("--min-samples", flags["min-samples"]);
+  }
+  if (flags["max-samples"] !== undefined) {
+    s.max_samples = positiveInt("--max-samples", flags["max-samples"]);
+  }
+  if (flags["time-cap"] !== undefined) {
+    const n = Number(flags["time-cap"]);
+    if (!(n > 0)) {
+      throw new InputError(`--time-cap must be positive seconds, got '${flags["time-cap"]}'`);
+    }
+    s.time_cap_s = n;
+  }
+  return s;
+}
+
+export interface PlannedCell {
+  id: string;
+  backend: Backend;
+  variant: Variant;
+  impl: string;
+  dtype: Dtype;
+  mode: Mode;
+  T: number;
+}
+
+export function cellId(
+  c: Omit<PlannedCell, "id" | "backend"> & { backend: string },
+  s: MatrixSpec,
+): string {
+  return [
+    c.variant,
+    c.backend,
+    c.impl,
+    c.dtype,
+    c.mode,
+    `B${s.B}`,
+    `T${c.T}`,
+    `H${s.H}`,
+    `K${s.K}`,
+    `V${s.V}`,
+  ]
+    .join("/");
+}
+
+/** Every (backend, impl, dtype, mode, T) the spec asks for and the backend implements. */
+export function planCells(spec: MatrixSpec, backends: Backend[]): PlannedCell[] {
+  const cells: PlannedCell[] = [];
+  for (const variant of spec.variants) {
+    for (const backend of backends) {
+      for (const info of backend.impls()) {
+        if (info.variant !== variant) continue;
+        if (spec.impls.length && !spec.impls.includes(info.impl)) continue;
+        for (const dtype of spec.dtypes) {
+          if (!info.dtypes.includes(dtype)) continue;
+          for (const mode of spec.modes) {
+            if (!info.modes.includes(mode)) continue;
+            for (const T of spec.T) {
+              const c = { backend: backend.name, variant, impl: info.impl, dtype, mode, T };
+              cells.push({ ...c, backend, id: cellId(c, spec) });
+            }
+          }
+        }
+      }
+    }
+  }
+  return cells;
+}

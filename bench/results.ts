@@ -1,0 +1,115 @@
+/**
+ * results.json v1: the contract every report, comparison and dashboard reads. A field never
+ * changes meaning without a new schema version. docs/results-schema.md documents each field.
+ */
+import type { DeviceInfo } from "./backends/backend.ts";
+import type { Mode, OpParams, Variant } from "./ops.ts";
+import type { SampleStats } from "./stats.ts";
+import type { Correctness } from "./correctness.ts";
+
+export const SCHEMA = "linattn-bench/results/v1";
+
+export type CellStatus = "ok" | "oom" | "error" | "timeout" | "skipped" | "incorrect";
+
+export interface CellStats extends SampleStats {
+  /** Why sampling stopped: ci_target, max_samples, time_cap. */
+  stop_reason: string;
+}
+
+export interface Cell {
+  id: string;
+  variant: Variant;
+  backend: string;
+  impl: string;
+  dtype: string;
+  mode: Mode;
+  shape: { B: number; T: number; H: number; K: number; V: number; M?: number };
+  params: OpParams;
+  /** cold: L2 flushed before every sample; hot: back-to-back. */
+  timing: "cold" | "hot";
+  status: CellStatus;
+  message: string;
+  samples_ms: number[];
+  stats: CellStats | null;
+  memory: { peak_bytes: number; workspace_bytes: number } | null;
+  throughput: { tokens_per_s: number; tflops: number; gbps: number } | null;
+  /** FLOPs and bytes the op declares (bench/ops.ts opWork), behind the rates above. */
+  work: { flops: number; bytes: number };
+  correctness: Omit<Correctness, "per_output"> & { per_output?: Correctness["per_output"] } | null;
+}
+
+export interface Provenance {
+  git: { commit: string; dirty: boolean };
+  deno: string;
+  v8: string;
+  typescript: string;
+  os: string;
+  cpu: { arch: string; cores: number; model: string };
+  devices: DeviceInfo[];
+  unavailable: { backend: string; reason: string }[];
+}
+
+export interface Results {
+  schema: typeof SCHEMA;
+  run: {
+    id: string;
+    started_at: string;
+    finished_at: string;
+    profile: string;
+    argv: string[];
+    seed: number;
+  };
+  provenance: Provenance;
+  cells: Cell[];
+  drift: unknown[];
+}
+
+async function command(cmd: string, args: string[]): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function cpuModel(): Promise<string> {
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    return info.match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+export async function provenance(
+  devices: DeviceInfo[],
+  unavailable: { backend: string; reason: string }[],
+): Promise<Provenance> {
+  const root = new URL("..", import.meta.url).pathname;
+  const commit = (await command("git", ["-C", root, "rev-parse", "HEAD"])) ?? "unknown";
+  const status = await command("git", [
+    "-C",
+    root,
+    "status",
+    "--porcelain",
+    "--untracked-files=no",
+  ]);
+  return {
+    git: { commit, dirty: status === undefined ? false : status.length > 0 },
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    cpu: { arch: Deno.build.arch, cores: navigator.hardwareConcurrency, model: await cpuModel() },
+    devices,
+    unavailable,
+  };
+}
+
+/** Writes through a temporary file and a rename, so a reader never sees half a file. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 1) + "\n");
+  await Deno.rename(tmp, path);
+}

@@ -1,0 +1,148 @@
+/**
+ * Runs one cell of the matrix: check correctness first (a failing cell is never timed), then
+ * warm up and sample on the device clock until the median's CI is tight enough, a sample
+ * budget or a time cap is reached. The runner sees only the Backend interface.
+ */
+import { OutOfMemory, type PreparedOp, Unsupported } from "./backends/backend.ts";
+import { checkOutputs, checkPrefix, type Correctness } from "./correctness.ts";
+import { randomInputs } from "./inputs.ts";
+import type { MatrixSpec, PlannedCell } from "./matrix.ts";
+import { defaultParams, type OpRequest, opWork } from "./ops.ts";
+import type { Cell, CellStatus } from "./results.ts";
+import { relativeHalfWidth, summarize } from "./stats.ts";
+
+export async function runCell(planned: PlannedCell, spec: MatrixSpec, seed: number): Promise<Cell> {
+  const { backend, variant, impl, dtype, mode, T } = planned;
+  const shape = {
+    B: spec.B,
+    T,
+    H: spec.H,
+    K: spec.K,
+    V: spec.V,
+    M: variant === "rmt" ? spec.M : 0,
+  };
+  const params = defaultParams(variant, spec.K);
+  const req: OpRequest = { variant, mode, params, shape };
+  const cell: Cell = {
+    id: planned.id,
+    variant,
+    backend: backend.name,
+    impl,
+    dtype,
+    mode,
+    shape: variant === "rmt" ? shape : { B: shape.B, T, H: shape.H, K: shape.K, V: shape.V },
+    params,
+    timing: spec.timing,
+    status: "error",
+    message: "",
+    samples_ms: [],
+    stats: null,
+    memory: null,
+    throughput: null,
+    work: opWork(req, dtype),
+    correctness: null,
+  };
+  const ops: PreparedOp[] = [];
+  try {
+    backend.resetPeak();
+    const correctness = await checkCell(req, planned, spec, seed, ops);
+    const { per_output: _, ...summary } = correctness;
+    cell.correctness = summary;
+    if (!correctness.pass) {
+      return finish(
+        cell,
+        "incorrect",
+        `${correctness.worst}: rel_rms ${
+          correctness.rel_rms.toExponential(2)
+        } > ${correctness.threshold}`,
+      );
+    }
+    for (let i = 1; i < spec.input_sets; i++) {
+      ops.push(await backend.prepare(req, randomInputs(req, dtype, seed + i), { impl, dtype }));
+    }
+    const cold = spec.timing === "cold";
+    for (const op of ops) await op.time({ cold, samples: spec.warmup });
+    const samples: number[] = [];
+    const started = performance.now();
+    let stop = "";
+    for (let round = 0; !stop; round++) {
+      const op = ops[round % ops.length];
+      const batch = Math.max(1, Math.min(5, spec.max_samples - samples.length));
+      samples.push(...(await op.time({ cold, samples: batch })));
+      if (
+        samples.length >= spec.min_samples &&
+        relativeHalfWidth(summarize(samples)) <= spec.ci_target
+      ) {
+        stop = "ci_target";
+      } else if (samples.length >= spec.max_samples) stop = "max_samples";
+      else if ((performance.now() - started) / 1000 >= spec.time_cap_s) stop = "time_cap";
+    }
+    const mem = backend.memory();
+    const stats = summarize(samples);
+    cell.samples_ms = samples;
+    cell.stats = { ...stats, stop_reason: stop };
+    cell.memory = { peak_bytes: mem.peak_bytes, workspace_bytes: ops[0].workspaceBytes };
+    const seconds = stats.median_ms / 1000;
+    cell.throughput = {
+      tokens_per_s: (shape.B * T) / seconds,
+      tflops: cell.work.flops / seconds / 1e12,
+      gbps: cell.work.bytes / seconds / 1e9,
+    };
+    return finish(cell, "ok", "");
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    const status: CellStatus = e instanceof OutOfMemory
+      ? "oom"
+      : e instanceof Unsupported
+      ? "skipped"
+      : "error";
+    return finish(cell, status, msg);
+  } finally {
+    for (const op of ops) op.dispose();
+  }
+}
+
+function finish(cell: Cell, status: CellStatus, message: string): Cell {
+  cell.status = status;
+  cell.message = message;
+  return cell;
+}
+
+/**
+ * fwd: the timed op's own o on a prefix (all of it when T is small). fwdbwd adds a full
+ * check of every output and gradient on a short sequence, since gradients are not causal.
+ * Leaves the timed op prepared in `ops[0]`.
+ */
+async function checkCell(
+  req: OpRequest,
+  planned: PlannedCell,
+  spec: MatrixSpec,
+  seed: number,
+  ops: PreparedOp[],
+): Promise<Correctness> {
+  const { backend, impl, dtype } = planned;
+  const results: Correctness[] = [];
+  if (req.mode === "fwdbwd") {
+    const small: OpRequest = {
+      ...req,
+      shape: { ...req.shape, T: Math.min(req.shape.T, spec.check_tokens) },
+    };
+    const inputs = randomInputs(small, dtype, seed ^ 0x9e3779b9);
+    const op = await backend.prepare(small, inputs, { impl, dtype });
+    try {
+      await op.poison();
+      await op.run();
+      results.push(checkOutputs(small, inputs, dtype, await op.read()));
+      results[0].reference += " (all outputs and gradients)";
+    } finally {
+      op.dispose();
+    }
+  }
+  const inputs = randomInputs(req, dtype, seed);
+  ops.push(await backend.prepare(req, inputs, { impl, dtype }));
+  results.push(await checkPrefix(ops[0], req, inputs, dtype, spec.check_tokens));
+  const failed = results.find((r) => !r.pass);
+  const worst = failed ??
+    results.reduce((a, b) => (b.rel_rms / b.threshold > a.rel_rms / a.threshold ? b : a));
+  return { ...worst, reference: results.map((r) => r.reference).join("; ") };
+}

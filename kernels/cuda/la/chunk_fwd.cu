@@ -1,0 +1,192 @@
+// la forward, chunked: request checks, workspace size, launch, and the instantiations
+// (fp32 / bf16 storage × head dim 64 / 128, chunk size 64).
+#include <cmath>
+#include <new>
+
+#include "../runtime/runtime.h"
+#include "chunk_fwd.h"
+#include "chunk_fwd_kernel.cuh"
+
+namespace lak {
+namespace la {
+namespace {
+
+constexpr int64_t kChunk = 64;
+// Aim for this many (segment, b·h) blocks, enough to fill 132 SMs several times over while
+// keeping the workspace (one D×(D+1) fp32 summary per block) small.
+constexpr int64_t kTargetBlocks = 2048;
+
+struct Plan {
+  int64_t n_chunks, cps, nseg;
+};
+
+Plan plan(const lak_op_params& p) {
+  Plan pl;
+  pl.n_chunks = (p.T + kChunk - 1) / kChunk;
+  const int64_t bh = p.B * p.H;
+  int64_t cps = (pl.n_chunks * bh) / kTargetBlocks;
+  if (cps < 1) cps = 1;
+  if (cps > pl.n_chunks) cps = pl.n_chunks;
+  pl.cps = cps;
+  pl.nseg = (pl.n_chunks + cps - 1) / cps;
+  return pl;
+}
+
+template <typename T, int D>
+int launch(const lak_op_params& p, cudaStream_t stream) {
+  constexpr int C = static_cast<int>(kChunk);
+  const Plan pl = plan(p);
+  Args a;
+  a.q = reinterpret_cast<const void*>(p.q);
+  a.k = reinterpret_cast<const void*>(p.k);
+  a.v = reinterpret_cast<const void*>(p.v);
+  a.h0 = reinterpret_cast<const float*>(p.h0);
+  a.z0 = reinterpret_cast<const float*>(p.z0);
+  a.o = reinterpret_cast<void*>(p.o);
+  a.final_state = reinterpret_cast<float*>(p.final_state);
+  a.final_z = p.normalize ? reinterpret_cast<float*>(p.final_z) : nullptr;
+  a.ws = reinterpret_cast<float*>(p.workspace);
+  a.B = p.B;
+  a.T = p.T;
+  a.H = p.H;
+  a.n_chunks = pl.n_chunks;
+  a.cps = pl.cps;
+  a.nseg = pl.nseg;
+  a.scale = static_cast<float>(p.scale);
+  a.normalize = static_cast<int>(p.normalize);
+
+  int dev = 0, optin = 0;
+  LAK_CUDA(cudaGetDevice(&dev), "cudaGetDevice");
+  LAK_CUDA(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+           "cudaDeviceGetAttribute");
+  const size_t need = Smem<D, C>::kOutBytes;
+  if (need > static_cast<size_t>(optin)) {
+    return fail(LAK_ERR_UNSUPPORTED,
+                "la chunk forward with K=V=%d needs %zu bytes of shared memory per block; this "
+                "device allows %d", D, need, optin);
+  }
+  auto k1 = seg_state_kernel<T, D, C>;
+  auto k2 = carry_kernel<D>;
+  auto k3 = output_kernel<T, D, C>;
+  LAK_CUDA(cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                static_cast<int>(Smem<D, C>::kStateBytes)),
+           "cudaFuncSetAttribute(la seg_state)");
+  LAK_CUDA(cudaFuncSetAttribute(k3, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                static_cast<int>(need)),
+           "cudaFuncSetAttribute(la output)");
+
+  const int64_t bh = p.B * p.H;
+  const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>(pl.nseg));
+  k1<<<grid, kThreads, Smem<D, C>::kStateBytes, stream>>>(a);
+  LAK_CUDA(cudaGetLastError(), "launch la seg_state kernel");
+  const int64_t elems = bh * (D * D + D);
+  k2<<<static_cast<unsigned>((elems + kThreads - 1) / kThreads), kThreads, 0, stream>>>(a);
+  LAK_CUDA(cudaGetLastError(), "launch la carry kernel");
+  k3<<<grid, kThreads, need, stream>>>(a);
+  LAK_CUDA(cudaGetLastError(), "launch la output kernel");
+  return LAK_OK;
+}
+
+bool aligned(uint64_t ptr, uint64_t n) { return ptr % n == 0; }
+
+}  // namespace
+
+int chunk_fwd_check(const lak_op_params& p) {
+  if (p.dtype != LAK_DTYPE_F32 && p.dtype != LAK_DTYPE_BF16) {
+    return fail(LAK_ERR_INVALID, "field 'dtype' is %lld; expected 0 (f32) or 1 (bf16)",
+                static_cast<long long>(p.dtype));
+  }
+  if (p.impl != LAK_IMPL_CHUNK) {
+    return fail(LAK_ERR_UNSUPPORTED, "field 'impl' is %lld; la has only impl 0 (chunk)",
+                static_cast<long long>(p.impl));
+  }
+  const struct {
+    const char* name;
+    int64_t value;
+  } dims[] = {{"B", p.B}, {"T", p.T}, {"H", p.H}, {"K", p.K}, {"V", p.V}};
+  for (const auto& d : dims) {
+    if (d.value < 1) {
+      return fail(LAK_ERR_INVALID, "field '%s' is %lld; must be >= 1", d.name,
+                  static_cast<long long>(d.value));
+    }
+  }
+  if (p.M != 0) {
+    return fail(LAK_ERR_INVALID, "field 'M' is %lld; must be 0 for la", static_cast<long long>(p.M));
+  }
+  if (p.K != p.V || (p.K != 64 && p.K != 128)) {
+    return fail(LAK_ERR_UNSUPPORTED, "la chunk forward supports K = V in {64, 128}; got K=%lld V=%lld",
+                static_cast<long long>(p.K), static_cast<long long>(p.V));
+  }
+  if (p.chunk_size != kChunk) {
+    return fail(LAK_ERR_UNSUPPORTED, "field 'chunk_size' is %lld; la chunk forward supports 64",
+                static_cast<long long>(p.chunk_size));
+  }
+  // Element counts must stay well inside int64 (index math is 64-bit) and grid limits.
+  const double elems = static_cast<double>(p.B) * p.T * p.H * p.K;
+  if (elems > 4.0e18) return fail(LAK_ERR_INVALID, "B*T*H*K = %.3g is too large", elems);
+  if (p.B * p.H > 2147483647LL) return fail(LAK_ERR_UNSUPPORTED, "B*H exceeds 2^31-1");
+  if (!std::isfinite(p.scale)) return fail(LAK_ERR_INVALID, "field 'scale' is not finite");
+  if (p.normalize != 0 && p.normalize != 1) {
+    return fail(LAK_ERR_INVALID, "field 'normalize' is %lld; must be 0 or 1",
+                static_cast<long long>(p.normalize));
+  }
+  if (p.qk_l2norm != 0) return fail(LAK_ERR_INVALID, "field 'qk_l2norm' must be 0 for la");
+  const uint64_t es = p.dtype == LAK_DTYPE_F32 ? 4 : 2;
+  const struct {
+    const char* name;
+    uint64_t ptr;
+    bool required;
+    uint64_t align;
+  } ptrs[] = {
+      {"q", p.q, true, es},
+      {"k", p.k, true, es},
+      {"v", p.v, true, es},
+      {"o", p.o, true, es},
+      {"final_state", p.final_state, true, 4},
+      {"final_z", p.final_z, p.normalize != 0, 4},
+      {"h0", p.h0, false, 4},
+      {"z0", p.z0, false, 4},
+  };
+  for (const auto& x : ptrs) {
+    if (x.required && x.ptr == 0) {
+      return fail(LAK_ERR_INVALID, "field '%s' is a null pointer; la forward%s needs it", x.name,
+                  x.ptr == p.final_z ? " with normalize=1" : "");
+    }
+    if (x.ptr != 0 && !aligned(x.ptr, x.align)) {
+      return fail(LAK_ERR_INVALID, "field '%s' (0x%llx) is not %llu-byte aligned", x.name,
+                  static_cast<unsigned long long>(x.ptr), static_cast<unsigned long long>(x.align));
+    }
+  }
+  const struct {
+    const char* name;
+    uint64_t ptr;
+  } unused[] = {{"g", p.g}, {"beta", p.beta}, {"mem", p.mem}};
+  for (const auto& x : unused) {
+    if (x.ptr != 0) return fail(LAK_ERR_INVALID, "field '%s' must be 0 (absent) for la", x.name);
+  }
+  return LAK_OK;
+}
+
+size_t chunk_fwd_workspace(const lak_op_params& p) {
+  const Plan pl = plan(p);
+  return static_cast<size_t>(p.B * p.H) * static_cast<size_t>(pl.nseg) *
+         static_cast<size_t>(p.K * (p.K + 1)) * sizeof(float);
+}
+
+int chunk_fwd(const lak_op_params& p, cudaStream_t stream) {
+  const size_t need = chunk_fwd_workspace(p);
+  if (p.workspace == 0 || p.workspace_bytes < need) {
+    return fail(LAK_ERR_INVALID,
+                "field 'workspace' must point to at least %zu bytes (lak_op_workspace); got "
+                "pointer 0x%llx with workspace_bytes=%llu",
+                need, static_cast<unsigned long long>(p.workspace),
+                static_cast<unsigned long long>(p.workspace_bytes));
+  }
+  if (!aligned(p.workspace, 16)) return fail(LAK_ERR_INVALID, "field 'workspace' is not 16-byte aligned");
+  const bool bf16 = p.dtype == LAK_DTYPE_BF16;
+  if (p.K == 64) return bf16 ? launch<__nv_bfloat16, 64>(p, stream) : launch<float, 64>(p, stream);
+  return bf16 ? launch<__nv_bfloat16, 128>(p, stream) : launch<float, 128>(p, stream);
+}
+
+}  // namespace la
+}  // namespace lak

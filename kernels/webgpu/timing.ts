@@ -1,0 +1,88 @@
+/**
+ * Device timing of a sequence of compute passes. With `timestamp-query` a sample spans the
+ * first pass's beginning to the last pass's end (wgpu returns raw ticks; 1 tick = 1 ns on
+ * NVIDIA Vulkan and on lavapipe, see docs/webgpu.md). Without it, wall clock around
+ * submit → onSubmittedWorkDone.
+ */
+
+export type Timer = "timestamp-query" | "wall";
+
+/** Nanoseconds per timestamp tick (checked on lavapipe against wall clock; 1 on NVIDIA). */
+export const TICK_NS = 1;
+
+/** Records the op's passes into `enc`; `ts` goes to the first and last pass. */
+export type Encode = (
+  enc: GPUCommandEncoder,
+  ts?: { querySet: GPUQuerySet; begin: number; end: number },
+) => void;
+
+export interface TimeOptions {
+  samples: number;
+  /** Written (cleared) before each sample, outside the timed passes; null for warm runs. */
+  scratch: GPUBuffer | null;
+}
+
+const BATCH = 256; // samples per query set (2 queries each; the spec caps a set at 4096)
+
+export async function timePasses(
+  device: GPUDevice,
+  timer: Timer,
+  encode: Encode,
+  opts: TimeOptions,
+): Promise<number[]> {
+  const out: number[] = [];
+  if (timer === "wall") {
+    for (let i = 0; i < opts.samples; i++) {
+      if (opts.scratch) {
+        const pre = device.createCommandEncoder();
+        pre.clearBuffer(opts.scratch);
+        device.queue.submit([pre.finish()]);
+        await device.queue.onSubmittedWorkDone();
+      }
+      const enc = device.createCommandEncoder();
+      encode(enc);
+      const cmd = enc.finish();
+      const t0 = performance.now();
+      device.queue.submit([cmd]);
+      await device.queue.onSubmittedWorkDone();
+      out.push(performance.now() - t0);
+    }
+    return out;
+  }
+  for (let done = 0; done < opts.samples; done += BATCH) {
+    const n = Math.min(BATCH, opts.samples - done);
+    const querySet = device.createQuerySet({ type: "timestamp", count: 2 * n });
+    const resolve = device.createBuffer({
+      size: 16 * n,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = device.createBuffer({
+      size: 16 * n,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      const cmds: GPUCommandBuffer[] = [];
+      for (let i = 0; i < n; i++) {
+        const enc = device.createCommandEncoder();
+        if (opts.scratch) enc.clearBuffer(opts.scratch);
+        encode(enc, { querySet, begin: 2 * i, end: 2 * i + 1 });
+        cmds.push(enc.finish());
+      }
+      const fin = device.createCommandEncoder();
+      fin.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
+      fin.copyBufferToBuffer(resolve, 0, staging, 0, 16 * n);
+      cmds.push(fin.finish());
+      device.queue.submit(cmds);
+      await staging.mapAsync(GPUMapMode.READ);
+      const ticks = new BigUint64Array(staging.getMappedRange().slice(0));
+      for (let i = 0; i < n; i++) {
+        out.push(Number(ticks[2 * i + 1] - ticks[2 * i]) * TICK_NS / 1e6);
+      }
+    } finally {
+      querySet.destroy();
+      resolve.destroy();
+      staging.destroy();
+    }
+  }
+  return out;
+}

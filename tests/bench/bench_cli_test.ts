@@ -1,0 +1,61 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { oneLineError, runScript } from "./cli_util.ts";
+import type { Results } from "../../bench/results.ts";
+
+describe("bench", () => {
+  it("runs a small cpu matrix and writes results.json and a self-contained report", async () => {
+    const out = await Deno.makeTempDir({ prefix: "bench-" });
+    try {
+      const r = await runScript("bench/main.ts", [
+        "--backend=cpu",
+        "--variant=la,gla",
+        "--T=64,200",
+        "--H=1",
+        "--K=8",
+        "--V=8",
+        "--mode=fwd,fwdbwd",
+        "--max-samples=4",
+        `--out=${out}`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const json = r.stdout.match(/results: (\S+)/)?.[1];
+      const html = r.stdout.match(/report: +(\S+)/)?.[1];
+      assert.ok(json && html, r.stdout);
+      const res: Results = JSON.parse(await Deno.readTextFile(json));
+      assert.equal(res.schema, "linattn-bench/results/v1");
+      assert.ok(res.provenance.git.commit.length > 0);
+      assert.equal(res.provenance.devices[0].backend, "cpu");
+      // la and gla, two impls each (recurrent, chunk), two modes, two lengths.
+      assert.equal(res.cells.length, 16);
+      for (const c of res.cells) {
+        assert.equal(c.status, "ok", `${c.id}: ${c.message}`);
+        assert.ok(c.correctness?.pass);
+        assert.ok(c.samples_ms.length >= 1 && c.samples_ms.every((x) => x > 0));
+        assert.ok(c.stats && c.stats.median_ms > 0 && c.stats.stop_reason);
+        assert.ok(c.throughput && c.throughput.tokens_per_s > 0);
+      }
+      const page = await Deno.readTextFile(html);
+      assert.match(page, /Chart\.js v4/);
+      assert.match(page, /id="data"/);
+      assert.doesNotMatch(page, /<(script|link|img)[^>]+(src|href)="?https?:/i);
+      const lines = (await Deno.readTextFile(json.replace("results.json", "results.jsonl"))).trim()
+        .split("\n");
+      assert.equal(lines.length, res.cells.length);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+
+  it("fails with one line on a bad flag and exits 2 when no backend is available", async () => {
+    const bad = await runScript("bench/main.ts", ["--T=12Q"]);
+    assert.equal(bad.code, 1);
+    assert.match(oneLineError(bad), /--T value '12Q'/);
+    const none = await runScript("bench/main.ts", [
+      "--backend=cuda",
+      "--cuda-library=/nonexistent/liblak.so",
+    ]);
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /cuda/);
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  applyOverrides,
+  formatTokens,
+  parseTokens,
+  planCells,
+  profileSpec,
+} from "../../bench/matrix.ts";
+import { CpuBackend } from "../../bench/backends/cpu.ts";
+import { InputError } from "../../bench/ops.ts";
+
+describe("matrix", () => {
+  it("parses and formats token counts", () => {
+    assert.equal(parseTokens("16K"), 16384);
+    assert.equal(parseTokens("1M"), 1048576);
+    assert.equal(parseTokens("100"), 100);
+    assert.equal(formatTokens(262144), "256K");
+    assert.equal(formatTokens(1000), "1000");
+    assert.throws(() => parseTokens("1.5M"), InputError);
+  });
+
+  it("applies config then flags, and names bad values", () => {
+    const base = profileSpec("nightly", true);
+    const s = applyOverrides(base, { T: ["1K", 2048], H: 2 }, { H: "4", variant: "la,gla" });
+    assert.deepEqual(s.T, [1024, 2048]);
+    assert.equal(s.H, 4);
+    assert.deepEqual(s.variants, ["la", "gla"]);
+    assert.throws(() => applyOverrides(base, { nope: 1 }, {}), /unknown field 'nope'/);
+    assert.throws(
+      () => applyOverrides(base, undefined, { dtype: "f8" }),
+      /unknown --dtype value 'f8'/,
+    );
+    assert.throws(
+      () => applyOverrides(base, undefined, { B: "0" }),
+      /--B must be a positive integer/,
+    );
+  });
+
+  it("plans only cells a backend implements", () => {
+    const spec = applyOverrides(profileSpec("smoke", false), undefined, {
+      variant: "la",
+      T: "64,128",
+      dtype: "f64,bf16",
+      mode: "fwd",
+    });
+    const cells = planCells(spec, [new CpuBackend()]);
+    assert.ok(cells.length >= 2);
+    assert.ok(cells.every((c) => c.dtype === "f64" && c.variant === "la" && c.mode === "fwd"));
+    assert.equal(new Set(cells.map((c) => c.id)).size, cells.length);
+  });
+});

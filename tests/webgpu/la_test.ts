@@ -1,0 +1,265 @@
+/**
+ * WebGPU la forward (chunked) against the fp64 oracle, on whatever adapter Deno finds
+ * (lavapipe on CPU machines). Without an adapter the tests are skipped, unless CI=true,
+ * where they fail. Inputs are fresh each run; the seed is in every failure message and
+ * WEBGPU_TEST_SEED=<n> replays it.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type Backend, BackendUnavailable, Unsupported } from "../../bench/backends/backend.ts";
+import { openWebGpu } from "../../bench/backends/webgpu.ts";
+import { defaultParams, type Inputs, type OpParams, type OpRequest, type Shape } from "../../bench/ops.ts";
+import { cast, type Dtype, numel, tensor, type Tensor, toF64 } from "../../bench/tensor.ts";
+import { oracle } from "../../kernels/reference/index.ts";
+import { openDevice, REQUESTED_LIMITS, scoped } from "../../kernels/webgpu/device.ts";
+
+if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+
+let backend: Backend | null = null;
+let unavailable = "";
+try {
+  backend = await openWebGpu();
+} catch (e) {
+  if (!(e instanceof BackendUnavailable)) throw e;
+  unavailable = e.message;
+}
+const inCI = Deno.env.get("CI") === "true";
+
+const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+
+/** mulberry32 */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomTensor(shape: number[], r: () => number, lo: number, hi: number): Tensor {
+  const d = new Float32Array(numel(shape));
+  for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
+  return tensor("f32", shape, d);
+}
+
+interface Case {
+  name: string;
+  shape: Shape;
+  params: Partial<OpParams>;
+  h0: boolean;
+  z0: boolean;
+}
+
+const CASES: Case[] = [
+  {
+    name: "T=45 not a multiple of C=16, B·H=4, h0+z0",
+    shape: { B: 2, T: 45, H: 2, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 16 },
+    h0: true,
+    z0: true,
+  },
+  {
+    name: "T=10 < chunk 64, B·H=3",
+    shape: { B: 1, T: 10, H: 3, K: 8, V: 8, M: 0 },
+    params: {},
+    h0: false,
+    z0: false,
+  },
+  {
+    name: "normalize=false, scale 0.3, h0, T=37, C=8",
+    shape: { B: 1, T: 37, H: 2, K: 12, V: 16, M: 0 },
+    params: { normalize: false, scale: 0.3, chunk_size: 8 },
+    h0: true,
+    z0: false,
+  },
+  {
+    name: "K=V=64 C=64, T=150, B·H=2, h0+z0",
+    shape: { B: 1, T: 150, H: 2, K: 64, V: 64, M: 0 },
+    params: {},
+    h0: true,
+    z0: true,
+  },
+];
+
+const TOL: Record<Dtype, number> = { f64: 1e-12, f32: 2e-4, f16: 2e-2, bf16: 2e-2 };
+
+function makeInputs(c: Case, seed: number): Inputs {
+  const r = rng(seed);
+  const { B, T, H, K, V } = c.shape;
+  const inputs: Inputs = {
+    q: randomTensor([B, T, H, K], r, -1, 1),
+    k: randomTensor([B, T, H, K], r, -1, 1),
+    v: randomTensor([B, T, H, V], r, -1, 1),
+  };
+  if (c.h0) inputs.h0 = randomTensor([B, H, K, V], r, -1, 1);
+  if (c.z0) inputs.z0 = randomTensor([B, H, K], r, 0, 2);
+  return inputs;
+}
+
+function relErr(out: ArrayLike<number>, ref: Float64Array): number {
+  assert.equal(out.length, ref.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (!Number.isFinite(out[i])) return NaN;
+    num += (out[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}
+
+function request(c: Case): OpRequest {
+  const params = { ...defaultParams("la", c.shape.K), ...c.params };
+  return { variant: "la", mode: "fwd", params, shape: c.shape };
+}
+
+async function checkCase(be: Backend, c: Case, dtype: Dtype, seed: number): Promise<void> {
+  const req = request(c);
+  const inputs = makeInputs(c, seed);
+  const op = await be.prepare(req, inputs, { impl: "chunk", dtype });
+  try {
+    await op.poison();
+    const poisoned = await op.read();
+    assert.ok(Number.isNaN(poisoned.o!.data[0]), "poison() did not fill o with NaN");
+    await op.run();
+    const out = await op.read();
+    // The oracle sees exactly what the device sees: q, k, v rounded to the storage dtype.
+    const x: Record<string, Float64Array> = {};
+    for (const [name, t] of Object.entries(inputs) as [string, Tensor][]) {
+      x[name] = toF64(name === "h0" || name === "z0" ? t : cast(t, dtype));
+    }
+    const ref = oracle("la").forward(x, req.shape, req.params);
+    const names = req.params.normalize ? ["o", "final_state", "final_z"] as const : ["o", "final_state"] as const;
+    for (const name of names) {
+      const got = out[name];
+      assert.ok(got, `output ${name} missing (seed ${seed})`);
+      const e = relErr(got.data, ref[name]!);
+      const tol = name === "o" ? TOL[dtype] : TOL.f32;
+      assert.ok(
+        e <= tol,
+        `${dtype} ${c.name}: ${name} rel err ${e} > ${tol} (seed ${seed}, WEBGPU_TEST_SEED=${seed})`,
+      );
+    }
+    if (!req.params.normalize) assert.equal(out.final_z, undefined);
+  } finally {
+    op.dispose();
+  }
+}
+
+if (!backend) {
+  if (inCI) {
+    it("webgpu adapter is available (CI=true)", () => {
+      assert.fail(`no WebGPU adapter in CI: ${unavailable}`);
+    });
+  } else {
+    it.skip(`webgpu la tests skipped: ${unavailable}`, () => {});
+  }
+} else {
+  const be = backend;
+  after(() => be.close());
+
+  describe("webgpu la forward chunk vs fp64 oracle", () => {
+    const dtypes = be.impls().find((i) => i.variant === "la")!.dtypes;
+    CASES.forEach((c, ci) => {
+      for (const dtype of ["f32", "f16", "bf16"] as const) {
+        const name = `${dtype}: ${c.name}`;
+        if (!dtypes.includes(dtype)) {
+          it.skip(`${name} (adapter lacks shader-f16)`, () => {});
+          continue;
+        }
+        it(name, async () => await checkCase(be, c, dtype, SEED + 7919 * ci));
+      }
+    });
+
+    it("f32/f16 accept odd V; bf16 rejects it with Unsupported", async () => {
+      const c: Case = {
+        name: "odd V=7",
+        shape: { B: 1, T: 20, H: 2, K: 8, V: 7, M: 0 },
+        params: { chunk_size: 8 },
+        h0: true,
+        z0: true,
+      };
+      await checkCase(be, c, "f32", SEED + 1);
+      if (dtypes.includes("f16")) await checkCase(be, c, "f16", SEED + 2);
+      await assert.rejects(() => checkCase(be, c, "bf16", SEED + 3), Unsupported);
+    });
+  });
+
+  describe("webgpu backend", () => {
+    it("times with positive finite samples, warm and cold", async () => {
+      const c = CASES[3];
+      const op = await be.prepare(request(c), makeInputs(c, SEED), { impl: "chunk", dtype: "f32" });
+      try {
+        const t0 = performance.now();
+        const warm = await op.time({ cold: false, samples: 4 });
+        const wall = performance.now() - t0;
+        const cold = await op.time({ cold: true, samples: 2 });
+        assert.equal(warm.length, 4);
+        assert.equal(cold.length, 2);
+        for (const ms of [...warm, ...cold]) assert.ok(Number.isFinite(ms) && ms > 0, `bad sample ${ms}`);
+        // Device time of back-to-back samples cannot exceed the wall time around them
+        // (catches a wrong tick period).
+        const sum = warm.reduce((a, b) => a + b, 0);
+        assert.ok(sum <= wall * 1.05, `device ${sum} ms > wall ${wall} ms`);
+        const timer = be.info().timer;
+        assert.ok(timer === "timestamp-query" || timer === "wall");
+      } finally {
+        op.dispose();
+      }
+    });
+
+    it("grants the adapter's limits", async () => {
+      const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+      assert.ok(adapter);
+      const granted = be.info().limits as Record<string, number>;
+      for (const name of REQUESTED_LIMITS) {
+        assert.equal(granted[name], adapter.limits[name], `limit ${name}`);
+      }
+      const features = be.info().features as string[];
+      for (const f of ["timestamp-query", "shader-f16"] as const) {
+        assert.equal(features.includes(f), adapter.features.has(f), `feature ${f}`);
+      }
+    });
+
+    it("rejects a tensor above maxStorageBufferBindingSize with Unsupported naming sizes", async () => {
+      const maxBind = (be.info().limits as Record<string, number>).maxStorageBufferBindingSize;
+      const T = Math.ceil(maxBind / (4 * 64)) + 64;
+      const shape: Shape = { B: 1, T, H: 1, K: 64, V: 64, M: 0 };
+      // Shapes only: the size check runs before any data is touched.
+      const fake = (s: number[]): Tensor => ({ dtype: "f32", shape: s, data: new Float32Array(0) });
+      const inputs: Inputs = { q: fake([1, T, 1, 64]), k: fake([1, T, 1, 64]), v: fake([1, T, 1, 64]) };
+      const req: OpRequest = { variant: "la", mode: "fwd", params: defaultParams("la", 64), shape };
+      await assert.rejects(
+        () => be.prepare(req, inputs, { impl: "chunk", dtype: "f32" }),
+        (e: Error) => e instanceof Unsupported && /maxStorageBufferBindingSize/.test(e.message),
+      );
+    });
+
+    it("surfaces a WebGPU validation error as a thrown Error", async () => {
+      const { device } = await openDevice();
+      try {
+        await assert.rejects(
+          () =>
+            scoped(device, "oversized buffer", () => {
+              device.createBuffer({ size: device.limits.maxBufferSize + 4, usage: GPUBufferUsage.STORAGE });
+            }),
+          (e: Error) => /validation error during oversized buffer/.test(e.message),
+        );
+      } finally {
+        device.destroy();
+      }
+    });
+
+    it("accounts live buffer bytes and releases them on dispose", async () => {
+      const c = CASES[1];
+      const before = be.memory().in_use_bytes;
+      const op = await be.prepare(request(c), makeInputs(c, SEED), { impl: "chunk", dtype: "f32" });
+      const during = be.memory();
+      assert.ok(during.in_use_bytes > before && during.peak_bytes >= during.in_use_bytes);
+      op.dispose();
+      assert.equal(be.memory().in_use_bytes, before);
+    });
+  });
+}
