@@ -3,7 +3,8 @@
  * results.jsonl as they finish, then writes results.json and a self-contained report.html.
  */
 import { BACKENDS } from "./backends/backend.ts";
-import { parseBackendName, probeBackends } from "./backends/registry.ts";
+import { parseBackendName } from "./backends/registry.ts";
+import { BackendWorker } from "./pool.ts";
 import { EXIT_BAD_INPUT, parseChoice, parseFlags, runCli } from "./cli/cli.ts";
 import {
   applyOverrides,
@@ -16,7 +17,6 @@ import {
 } from "./matrix.ts";
 import { InputError } from "./ops.ts";
 import { type Cell, provenance, type Results, SCHEMA, writeJsonAtomic } from "./results.ts";
-import { runCell } from "./runner.ts";
 import { Progress } from "./progress.ts";
 import { renderReport } from "../reports/report.ts";
 
@@ -47,94 +47,126 @@ Output:
   --out DIR          parent folder of the run folder   [out]
   --cuda-library P   CUDA kernel library (else $LAK_LIBRARY, else build/liblak.so)
   --no-report        skip report.html
+  --resume DIR       continue an interrupted run in DIR (its flags and seed are reused;
+                     cells already in DIR/results.jsonl are kept)
+  --cell-timeout S   seconds a cell may take before its worker is killed   [900]
   -h, --help         this text
 
-Writes DIR/<run-id>/results.jsonl (one cell per line, as cells finish), results.json and
+Each backend runs in its own worker process: a crash or a hang ends only its cell (status
+error or timeout) and a fresh worker takes the next one. Writes DIR/<run-id>/run.json,
+DIR/<run-id>/results.jsonl (one cell per line, as cells finish), results.json and
 report.html, and prints both paths. Exit codes: 0 all cells ok or skipped, 1 bad flags or a
 cell incorrect/error/oom/timeout, 2 no backend available.
 `;
 
+const FLAGS = {
+  profile: { type: "string" },
+  config: { type: "string" },
+  backend: { type: "string" },
+  variant: { type: "string" },
+  impl: { type: "string" },
+  T: { type: "string" },
+  dtype: { type: "string" },
+  mode: { type: "string" },
+  B: { type: "string" },
+  H: { type: "string" },
+  K: { type: "string" },
+  V: { type: "string" },
+  M: { type: "string" },
+  timing: { type: "string" },
+  "ci-target": { type: "string" },
+  "min-samples": { type: "string" },
+  "max-samples": { type: "string" },
+  "time-cap": { type: "string" },
+  seed: { type: "string" },
+  out: { type: "string" },
+  "cuda-library": { type: "string" },
+  "no-report": { type: "boolean" },
+  resume: { type: "string" },
+  "cell-timeout": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 async function main(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, {
-    profile: { type: "string" },
-    config: { type: "string" },
-    backend: { type: "string" },
-    variant: { type: "string" },
-    impl: { type: "string" },
-    T: { type: "string" },
-    dtype: { type: "string" },
-    mode: { type: "string" },
-    B: { type: "string" },
-    H: { type: "string" },
-    K: { type: "string" },
-    V: { type: "string" },
-    M: { type: "string" },
-    timing: { type: "string" },
-    "ci-target": { type: "string" },
-    "min-samples": { type: "string" },
-    "max-samples": { type: "string" },
-    "time-cap": { type: "string" },
-    seed: { type: "string" },
-    out: { type: "string" },
-    "cuda-library": { type: "string" },
-    "no-report": { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  });
+  const { values } = parseFlags(args, FLAGS);
   if (values.help) {
     console.log(HELP);
     return 0;
   }
-  const started = new Date();
-  const config = values.config ? await readConfig(values.config) : undefined;
-  const requested = values.backend
-    ? values.backend.split(",").map((b) => parseBackendName(b.trim()))
+  const resume = values.resume ? await loadResume(values.resume) : undefined;
+  const args_ = resume ? resume.argv : args;
+  if (resume) {
+    console.error(`bench: resuming ${resume.dir} (${resume.done.length} cells already done)`);
+  }
+  const v = resume ? parseFlags(args_, FLAGS).values : values;
+  const started = resume ? new Date(resume.started_at) : new Date();
+  const config = v.config ? await readConfig(v.config) : undefined;
+  const requested = v.backend
+    ? v.backend.split(",").map((b) => parseBackendName(b.trim()))
     : BACKENDS;
   // Validate every flag before opening any device, so a typo costs nothing.
-  const profileFlag = values.profile
-    ? parseChoice("--profile", values.profile, PROFILES)
-    : undefined;
-  applyOverrides(profileSpec(profileFlag ?? "smoke", false), config, values as MatrixFlags);
-  const seed = values.seed !== undefined
-    ? Number(values.seed)
-    : Math.floor(Math.random() * 2 ** 31);
-  if (!Number.isInteger(seed)) {
-    throw new InputError(`--seed must be an integer, got '${values.seed}'`);
+  const profileFlag = v.profile ? parseChoice("--profile", v.profile, PROFILES) : undefined;
+  applyOverrides(profileSpec(profileFlag ?? "smoke", false), config, v as MatrixFlags);
+  const seed = resume?.seed ??
+    (v.seed !== undefined ? Number(v.seed) : Math.floor(Math.random() * 2 ** 31));
+  if (!Number.isInteger(seed)) throw new InputError(`--seed must be an integer, got '${v.seed}'`);
+  const cellTimeout = v["cell-timeout"] !== undefined ? Number(v["cell-timeout"]) : 900;
+  if (!(cellTimeout > 0)) {
+    throw new InputError(`--cell-timeout must be positive seconds, got '${v["cell-timeout"]}'`);
   }
 
-  const { open, unavailable } = await probeBackends(requested, {
-    cudaLibrary: values["cuda-library"],
-  });
-  for (const u of unavailable) console.error(`bench: ${u.name}: ${u.reason}`);
-  const gpu = open.some((b) =>
-    b.name === "cuda" || (b.name === "webgpu" && !(b.info() as { fallback?: boolean }).fallback)
+  const workers: BackendWorker[] = [];
+  const unavailable: { backend: string; reason: string }[] = [];
+  for (const name of requested) {
+    const w = await BackendWorker.start(name, v["cuda-library"]);
+    if (typeof w === "string") {
+      unavailable.push({ backend: name, reason: w });
+      console.error(`bench: ${name}: ${w}`);
+    } else workers.push(w);
+  }
+  const gpu = workers.some((w) =>
+    w.name === "cuda" ||
+    (w.name === "webgpu" && !(w.info as { isFallbackAdapter?: boolean }).isFallbackAdapter)
   );
   const profile: Profile = profileFlag ?? (gpu ? "nightly" : "smoke");
-  const spec = applyOverrides(profileSpec(profile, gpu), config, values as MatrixFlags);
-  const backends = open.filter((b) => spec.backends.includes(b.name));
-  if (backends.length === 0) {
+  const spec = applyOverrides(profileSpec(profile, gpu), config, v as MatrixFlags);
+  const active = workers.filter((w) => spec.backends.includes(w.name));
+  if (active.length === 0) {
+    await Promise.all(workers.map((w) => w.close()));
     console.error(
       `bench: error: none of the backends ${spec.backends.join(", ")} is available here`,
     );
     return 2;
   }
-  const cells = planCells(spec, backends);
+  const cells = planCells(spec, active);
   if (cells.length === 0) {
+    await Promise.all(workers.map((w) => w.close()));
     throw new InputError(
       "the matrix is empty: no backend implements the requested variants/impls/dtypes/modes",
     );
   }
 
-  const id = `${started.toISOString().replace(/[:.]/g, "-")}`;
-  const dir = `${values.out ?? "out"}/${id}`;
+  const id = resume?.id ?? started.toISOString().replace(/[:.]/g, "-");
+  const dir = resume?.dir ?? `${v.out ?? "out"}/${id}`;
   await Deno.mkdir(dir, { recursive: true });
+  if (!resume) {
+    await writeJsonAtomic(`${dir}/run.json`, {
+      id,
+      started_at: started.toISOString(),
+      profile,
+      argv: args,
+      seed,
+    });
+  }
   console.error(
     `bench: profile ${profile}, ${cells.length} cells on ${
-      backends.map((b) => b.name).join(", ")
+      active.map((b) => b.name).join(", ")
     }, ` +
       `T ${
         spec.T.map(formatTokens).join(",")
       }, B${spec.B} H${spec.H} K${spec.K} V${spec.V}, seed ${seed}`,
   );
+  const previous = new Map((resume?.done ?? []).map((c) => [c.id, c]));
   const jsonl = await Deno.open(`${dir}/results.jsonl`, {
     write: true,
     create: true,
@@ -143,13 +175,20 @@ async function main(args: string[]): Promise<number> {
   const progress = new Progress(cells.length);
   const done: Cell[] = [];
   for (const [i, planned] of cells.entries()) {
+    const before = previous.get(planned.id);
+    if (before) {
+      done.push(before);
+      continue;
+    }
     progress.start(i, planned.id);
-    const cell = await runCell(planned, spec, (seed + i * 1_000_003) >>> 0);
+    const worker = active.find((w) => w.name === planned.backend)!;
+    const cell = await worker.run(planned, spec, (seed + i * 1_000_003) >>> 0, cellTimeout * 1000);
     done.push(cell);
     await jsonl.write(new TextEncoder().encode(JSON.stringify(cell) + "\n"));
     progress.finish(i, cell);
   }
   jsonl.close();
+  await Promise.all(workers.map((w) => w.close()));
 
   const results: Results = {
     schema: SCHEMA,
@@ -158,26 +197,59 @@ async function main(args: string[]): Promise<number> {
       started_at: started.toISOString(),
       finished_at: new Date().toISOString(),
       profile,
-      argv: args,
+      argv: args_,
       seed,
     },
-    provenance: await provenance(
-      backends.map((b) => b.info()),
-      unavailable.map((u) => ({ backend: u.name, reason: u.reason })),
-    ),
+    provenance: await provenance(active.map((w) => w.info), unavailable),
     cells: done,
     drift: [],
   };
-  for (const b of backends) b.close();
   await writeJsonAtomic(`${dir}/results.json`, results);
   console.log(`results: ${dir}/results.json`);
-  if (!values["no-report"]) {
+  if (!v["no-report"]) {
     await Deno.writeTextFile(`${dir}/report.html`, await renderReport(results));
     console.log(`report:  ${dir}/report.html`);
   }
   const bad = done.filter((c) => !["ok", "skipped"].includes(c.status));
   if (bad.length) console.error(`bench: ${bad.length} of ${done.length} cells not ok`);
   return bad.length ? EXIT_BAD_INPUT : 0;
+}
+
+interface Resume {
+  dir: string;
+  id: string;
+  started_at: string;
+  argv: string[];
+  seed: number;
+  done: Cell[];
+}
+
+/** The interrupted run's identity and the cells it finished (results.jsonl). */
+async function loadResume(dir: string): Promise<Resume> {
+  let run: { id: string; started_at: string; argv: string[]; seed: number };
+  try {
+    run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
+  } catch (e) {
+    throw new InputError(
+      `--resume '${dir}': cannot read run.json (${(e as Error).message.split("\n")[0]})`,
+    );
+  }
+  let text = "";
+  try {
+    text = await Deno.readTextFile(`${dir}/results.jsonl`);
+  } catch {
+    // nothing finished before the interruption
+  }
+  const done: Cell[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      done.push(JSON.parse(line));
+    } catch {
+      // a line cut short by the interruption: that cell runs again
+    }
+  }
+  return { dir, ...run, done };
 }
 
 async function readConfig(path: string): Promise<Record<string, unknown>> {

@@ -2,7 +2,7 @@
  * The benchmark matrix: profiles, user overrides (flags or a JSON config), and the expansion
  * into cells from what each open backend says it implements.
  */
-import type { Backend, BackendName } from "./backends/backend.ts";
+import type { BackendName, ImplInfo } from "./backends/backend.ts";
 import { InputError, type Mode, MODES, type Variant, VARIANTS } from "./ops.ts";
 import { type Dtype, DTYPES } from "./tensor.ts";
 import { BACKENDS } from "./backends/backend.ts";
@@ -65,7 +65,7 @@ export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
       return {
         ...BASE,
         backends: [...BACKENDS],
-        T: gpu ? [4096, 16384] : [256, 1024, 4096],
+        T: gpu ? [4096, 16384] : [256, 1024, 2048],
         H: 2,
         K: 32,
         V: 32,
@@ -224,9 +224,10 @@ export function applyOverrides(
   return s;
 }
 
+/** One cell to run: plain data, so it can cross to a worker process. */
 export interface PlannedCell {
   id: string;
-  backend: Backend;
+  backend: BackendName;
   variant: Variant;
   impl: string;
   dtype: Dtype;
@@ -234,10 +235,13 @@ export interface PlannedCell {
   T: number;
 }
 
-export function cellId(
-  c: Omit<PlannedCell, "id" | "backend"> & { backend: string },
-  s: MatrixSpec,
-): string {
+/** What the planner needs of a backend: its name and what it implements. */
+export interface BackendCatalog {
+  name: BackendName;
+  impls: ImplInfo[];
+}
+
+export function cellId(c: Omit<PlannedCell, "id">, s: MatrixSpec): string {
   return [
     c.variant,
     c.backend,
@@ -254,11 +258,11 @@ export function cellId(
 }
 
 /** Every (backend, impl, dtype, mode, T) the spec asks for and the backend implements. */
-export function planCells(spec: MatrixSpec, backends: Backend[]): PlannedCell[] {
+export function planCells(spec: MatrixSpec, backends: BackendCatalog[]): PlannedCell[] {
   const cells: PlannedCell[] = [];
   for (const variant of spec.variants) {
     for (const backend of backends) {
-      for (const info of backend.impls()) {
+      for (const info of backend.impls) {
         if (info.variant !== variant) continue;
         if (spec.impls.length && !spec.impls.includes(info.impl)) continue;
         for (const dtype of spec.dtypes) {
@@ -267,7 +271,7 @@ export function planCells(spec: MatrixSpec, backends: Backend[]): PlannedCell[] 
             if (!info.modes.includes(mode)) continue;
             for (const T of spec.T) {
               const c = { backend: backend.name, variant, impl: info.impl, dtype, mode, T };
-              cells.push({ ...c, backend, id: cellId(c, spec) });
+              cells.push({ ...c, id: cellId(c, spec) });
             }
           }
         }

@@ -3,7 +3,7 @@
  * warm up and sample on the device clock until the median's CI is tight enough, a sample
  * budget or a time cap is reached. The runner sees only the Backend interface.
  */
-import { OutOfMemory, type PreparedOp, Unsupported } from "./backends/backend.ts";
+import { type Backend, OutOfMemory, type PreparedOp, Unsupported } from "./backends/backend.ts";
 import { checkOutputs, checkPrefix, type Correctness } from "./correctness.ts";
 import { randomInputs } from "./inputs.ts";
 import type { MatrixSpec, PlannedCell } from "./matrix.ts";
@@ -11,41 +11,18 @@ import { defaultParams, type OpRequest, opWork } from "./ops.ts";
 import type { Cell, CellStatus } from "./results.ts";
 import { relativeHalfWidth, summarize } from "./stats.ts";
 
-export async function runCell(planned: PlannedCell, spec: MatrixSpec, seed: number): Promise<Cell> {
-  const { backend, variant, impl, dtype, mode, T } = planned;
-  const shape = {
-    B: spec.B,
-    T,
-    H: spec.H,
-    K: spec.K,
-    V: spec.V,
-    M: variant === "rmt" ? spec.M : 0,
-  };
-  const params = defaultParams(variant, spec.K);
-  const req: OpRequest = { variant, mode, params, shape };
-  const cell: Cell = {
-    id: planned.id,
-    variant,
-    backend: backend.name,
-    impl,
-    dtype,
-    mode,
-    shape: variant === "rmt" ? shape : { B: shape.B, T, H: shape.H, K: shape.K, V: shape.V },
-    params,
-    timing: spec.timing,
-    status: "error",
-    message: "",
-    samples_ms: [],
-    stats: null,
-    memory: null,
-    throughput: null,
-    work: opWork(req, dtype),
-    correctness: null,
-  };
+export async function runCell(
+  backend: Backend,
+  planned: PlannedCell,
+  spec: MatrixSpec,
+  seed: number,
+): Promise<Cell> {
+  const { cell, req } = newCell(planned, spec);
+  const { impl, dtype } = planned;
   const ops: PreparedOp[] = [];
   try {
     backend.resetPeak();
-    const correctness = await checkCell(req, planned, spec, seed, ops);
+    const correctness = await checkCell(backend, req, planned, spec, seed, ops);
     const { per_output: _, ...summary } = correctness;
     cell.correctness = summary;
     if (!correctness.pass) {
@@ -84,7 +61,7 @@ export async function runCell(planned: PlannedCell, spec: MatrixSpec, seed: numb
     cell.memory = { peak_bytes: mem.peak_bytes, workspace_bytes: ops[0].workspaceBytes };
     const seconds = stats.median_ms / 1000;
     cell.throughput = {
-      tokens_per_s: (shape.B * T) / seconds,
+      tokens_per_s: (req.shape.B * req.shape.T) / seconds,
       tflops: cell.work.flops / seconds / 1e12,
       gbps: cell.work.bytes / seconds / 1e9,
     };
@@ -102,7 +79,42 @@ export async function runCell(planned: PlannedCell, spec: MatrixSpec, seed: numb
   }
 }
 
-function finish(cell: Cell, status: CellStatus, message: string): Cell {
+/** The cell record before anything ran: its identity, request and declared work. */
+export function newCell(planned: PlannedCell, spec: MatrixSpec): { cell: Cell; req: OpRequest } {
+  const { variant, impl, dtype, mode, T } = planned;
+  const shape = {
+    B: spec.B,
+    T,
+    H: spec.H,
+    K: spec.K,
+    V: spec.V,
+    M: variant === "rmt" ? spec.M : 0,
+  };
+  const params = defaultParams(variant, spec.K);
+  const req: OpRequest = { variant, mode, params, shape };
+  const cell: Cell = {
+    id: planned.id,
+    variant,
+    backend: planned.backend,
+    impl,
+    dtype,
+    mode,
+    shape: variant === "rmt" ? shape : { B: shape.B, T, H: shape.H, K: shape.K, V: shape.V },
+    params,
+    timing: spec.timing,
+    status: "error",
+    message: "",
+    samples_ms: [],
+    stats: null,
+    memory: null,
+    throughput: null,
+    work: opWork(req, dtype),
+    correctness: null,
+  };
+  return { cell, req };
+}
+
+export function finish(cell: Cell, status: CellStatus, message: string): Cell {
   cell.status = status;
   cell.message = message;
   return cell;
@@ -114,13 +126,14 @@ function finish(cell: Cell, status: CellStatus, message: string): Cell {
  * Leaves the timed op prepared in `ops[0]`.
  */
 async function checkCell(
+  backend: Backend,
   req: OpRequest,
   planned: PlannedCell,
   spec: MatrixSpec,
   seed: number,
   ops: PreparedOp[],
 ): Promise<Correctness> {
-  const { backend, impl, dtype } = planned;
+  const { impl, dtype } = planned;
   const results: Correctness[] = [];
   if (req.mode === "fwdbwd") {
     const small: OpRequest = {

@@ -94,7 +94,9 @@ export class LakLibrary implements Disposable {
       me.close();
       throw new BackendUnavailable(
         "cuda",
-        `ABI version mismatch: ${path} has ${v[0]}, these bindings need ${LAK_ABI_VERSION}; rebuild with 'deno task build'`,
+        `ABI version mismatch: ${path} has ${
+          v[0]
+        }, these bindings need ${LAK_ABI_VERSION}; rebuild with 'deno task build'`,
       );
     }
     const size = new BigUint64Array(1);
@@ -130,7 +132,7 @@ export class LakLibrary implements Disposable {
   /** The calling thread's last error text. */
   lastError(): string {
     const buf = new Uint8Array(1024);
-    this.#sym.lak_last_error(buf, buf.length);
+    this.#sym.lak_last_error(buf, BigInt(buf.length));
     const end = buf.indexOf(0);
     return new TextDecoder().decode(buf.subarray(0, end < 0 ? buf.length : end));
   }
@@ -177,7 +179,10 @@ export class LakLibrary implements Disposable {
 
   deviceInfo(device: number): Record<string, unknown> {
     const buf = new Uint8Array(4096);
-    this.check(this.#sym.lak_device_info_json(device, buf, buf.length), "lak_device_info_json");
+    this.check(
+      this.#sym.lak_device_info_json(device, buf, BigInt(buf.length)),
+      "lak_device_info_json",
+    );
     const end = buf.indexOf(0);
     return JSON.parse(new TextDecoder().decode(buf.subarray(0, end)));
   }
@@ -188,7 +193,7 @@ export class LakLibrary implements Disposable {
 
   malloc(bytes: number): bigint {
     const v = new BigUint64Array(1);
-    this.check(this.#sym.lak_malloc(bytes, v), "lak_malloc");
+    this.check(this.#sym.lak_malloc(BigInt(bytes), v), "lak_malloc");
     return v[0];
   }
 
@@ -198,16 +203,16 @@ export class LakLibrary implements Disposable {
 
   htod(dst: bigint, src: ArrayBufferView<ArrayBuffer>): void {
     const bytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
-    this.check(this.#sym.lak_memcpy_htod(dst, bytes, bytes.byteLength), "lak_memcpy_htod");
+    this.check(this.#sym.lak_memcpy_htod(dst, bytes, BigInt(bytes.byteLength)), "lak_memcpy_htod");
   }
 
   dtoh(dst: ArrayBufferView<ArrayBuffer>, src: bigint): void {
     const bytes = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength);
-    this.check(this.#sym.lak_memcpy_dtoh(bytes, src, bytes.byteLength), "lak_memcpy_dtoh");
+    this.check(this.#sym.lak_memcpy_dtoh(bytes, src, BigInt(bytes.byteLength)), "lak_memcpy_dtoh");
   }
 
   memset(ptr: bigint, byte: number, bytes: number): void {
-    this.check(this.#sym.lak_memset(ptr, byte, bytes), "lak_memset");
+    this.check(this.#sym.lak_memset(ptr, byte, BigInt(bytes)), "lak_memset");
   }
 
   /** free/total as the driver sees them; in_use/peak as the library accounts them. */
@@ -270,7 +275,11 @@ export class OpParamsBlock {
     const kind = FIELD_KIND[i];
     if (kind === "f64") this.#view.setFloat64(i * 8, Number(value), true);
     else if (kind === "ptr") this.#view.setBigUint64(i * 8, BigInt(value), true);
-    else this.#view.setBigInt64(i * 8, BigInt(typeof value === "boolean" ? Number(value) : value), true);
+    else {this.#view.setBigInt64(
+        i * 8,
+        BigInt(typeof value === "boolean" ? Number(value) : value),
+        true,
+      );}
     return this;
   }
 

@@ -82,7 +82,7 @@ export const SYMBOLS = {
   // int lak_abi_version(int* out)
   lak_abi_version: { parameters: ["buffer" /* int* out */], result: "i32" },
   // int lak_last_error(char* buf, size_t n)
-  lak_last_error: { parameters: ["buffer" /* char* buf */, "usize" /* size_t n */], result: "i32" },
+  lak_last_error: { parameters: ["buffer", /* char* buf */ "usize" /* size_t n */], result: "i32" },
   // int lak_params_size(size_t* out)
   lak_params_size: { parameters: ["buffer" /* size_t* out */], result: "i32" },
 
@@ -92,7 +92,7 @@ export const SYMBOLS = {
   lak_set_device: { parameters: ["i32" /* int device */], result: "i32" },
   // int lak_device_info_json(int device, char* buf, size_t n)
   lak_device_info_json: {
-    parameters: ["i32" /* int device */, "buffer" /* char* buf */, "usize" /* size_t n */],
+    parameters: ["i32", /* int device */ "buffer", /* char* buf */ "usize" /* size_t n */],
     result: "i32",
   },
   // int lak_stream_create(uint64_t* out)
@@ -105,22 +105,29 @@ export const SYMBOLS = {
   lak_synchronize: { parameters: [], result: "i32" },
 
   // int lak_malloc(size_t bytes, uint64_t* out)
-  lak_malloc: { parameters: ["usize" /* size_t bytes */, "buffer" /* uint64_t* out */], result: "i32" },
+  lak_malloc: {
+    parameters: ["usize", /* size_t bytes */ "buffer" /* uint64_t* out */],
+    result: "i32",
+  },
   // int lak_free(uint64_t ptr)
   lak_free: { parameters: ["u64" /* uint64_t ptr */], result: "i32" },
   // int lak_memcpy_htod(uint64_t dst, const void* src, size_t bytes)
   lak_memcpy_htod: {
-    parameters: ["u64" /* uint64_t dst */, "buffer" /* const void* src */, "usize" /* size_t bytes */],
+    parameters: [
+      "u64", /* uint64_t dst */
+      "buffer", /* const void* src */
+      "usize", /* size_t bytes */
+    ],
     result: "i32",
   },
   // int lak_memcpy_dtoh(void* dst, uint64_t src, size_t bytes)
   lak_memcpy_dtoh: {
-    parameters: ["buffer" /* void* dst */, "u64" /* uint64_t src */, "usize" /* size_t bytes */],
+    parameters: ["buffer", /* void* dst */ "u64", /* uint64_t src */ "usize" /* size_t bytes */],
     result: "i32",
   },
   // int lak_memset(uint64_t ptr, int byte, size_t bytes)
   lak_memset: {
-    parameters: ["u64" /* uint64_t ptr */, "i32" /* int byte */, "usize" /* size_t bytes */],
+    parameters: ["u64", /* uint64_t ptr */ "i32", /* int byte */ "usize" /* size_t bytes */],
     result: "i32",
   },
   // int lak_memory_info(uint64_t* out4)
@@ -138,13 +145,13 @@ export const SYMBOLS = {
   lak_event_record: { parameters: ["u64" /* uint64_t event */], result: "i32" },
   // int lak_event_elapsed_ms(uint64_t a, uint64_t b, float* out)
   lak_event_elapsed_ms: {
-    parameters: ["u64" /* uint64_t a */, "u64" /* uint64_t b */, "buffer" /* float* out */],
+    parameters: ["u64", /* uint64_t a */ "u64", /* uint64_t b */ "buffer" /* float* out */],
     result: "i32",
   },
 
   // int lak_op_workspace(const lak_op_params* p, size_t* bytes)
   lak_op_workspace: {
-    parameters: ["buffer" /* const lak_op_params* p */, "buffer" /* size_t* bytes */],
+    parameters: ["buffer", /* const lak_op_params* p */ "buffer" /* size_t* bytes */],
     result: "i32",
   },
   // int lak_op_forward(const lak_op_params* p)

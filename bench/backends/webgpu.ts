@@ -46,8 +46,16 @@ const STORAGE = GPUBufferUsage.STORAGE;
 const COPY_DST = GPUBufferUsage.COPY_DST;
 const COPY_SRC = GPUBufferUsage.COPY_SRC;
 
-export async function openWebGpu(): Promise<Backend> {
-  return new WebGpuBackend(await openDevice());
+export interface WebGpuOptions {
+  /**
+   * Plan as if maxStorageBufferBindingSize were this many bytes (never above the granted
+   * limit). For tests of the head-group split on small shapes.
+   */
+  bindingLimit?: number;
+}
+
+export async function openWebGpu(opts: WebGpuOptions = {}): Promise<Backend> {
+  return new WebGpuBackend(await openDevice(), opts);
 }
 
 class WebGpuBackend implements Backend {
@@ -57,7 +65,7 @@ class WebGpuBackend implements Backend {
   #scratch: GPUBuffer | null = null;
   #lost: string | null = null;
 
-  constructor(readonly gpu: OpenedDevice) {
+  constructor(readonly gpu: OpenedDevice, readonly opts: WebGpuOptions = {}) {
     this.pool = new BufferPool(gpu.device);
     this.timer = gpu.features.includes("timestamp-query") ? "timestamp-query" : "wall";
     gpu.device.lost.then((info) => {
@@ -119,26 +127,33 @@ class WebGpuBackend implements Backend {
     const dtype = opts.dtype as LaStorage;
     const device = this.device;
     const shape = req.shape;
-    const plan = planLaChunk(shape, req.params, dtype, this.gpu.limits);
+    const granted = this.gpu.limits;
+    const limits = {
+      ...granted,
+      maxStorageBufferBindingSize: Math.min(
+        granted.maxStorageBufferBindingSize,
+        this.opts.bindingLimit ?? Infinity,
+      ),
+    };
+    const plan = planLaChunk(shape, req.params, dtype, limits);
     const esize = dtype === "f32" ? 4 : 2;
     const outShapes = outputShapes(req, inputs);
 
     // Size checks before anything is allocated: one binding per tensor for now.
-    const maxBind = this.gpu.limits.maxStorageBufferBindingSize;
+    const maxBind = limits.maxStorageBufferBindingSize;
     const maxBuf = this.gpu.limits.maxBufferSize;
     const sizes: [string, number][] = [
       ["q", numel(inputs.q!.shape) * esize],
       ["k", numel(inputs.k!.shape) * esize],
       ["v", numel(inputs.v!.shape) * esize],
       ["o", numel(outShapes.o!) * esize],
-      ["workspace", plan.wsBytes],
     ];
     for (const [name, bytes] of sizes) {
       if (bytes > maxBind || bytes > maxBuf) {
         throw new Unsupported(
           `webgpu la/chunk: ${name} needs ${bytes} bytes in one binding, above ` +
             `maxStorageBufferBindingSize ${maxBind} (maxBufferSize ${maxBuf}); splitting large ` +
-            `tensors into bound windows is not implemented yet`,
+            `q/k/v/o into bound windows is not implemented yet`,
         );
       }
     }
@@ -171,12 +186,10 @@ class WebGpuBackend implements Backend {
           return b;
         };
         const bufs = {
-          params: make("params", 32, GPUBufferUsage.UNIFORM | COPY_DST),
           q: inBuf("q"),
           k: inBuf("k"),
           v: inBuf("v"),
           o: make("o", numel(outShapes.o!) * esize, STORAGE | COPY_SRC | COPY_DST),
-          ws: make("workspace", plan.wsBytes, STORAGE),
           h0: f32In("h0"),
           z0: f32In("z0"),
           final_state: make(
@@ -190,22 +203,26 @@ class WebGpuBackend implements Backend {
             STORAGE | COPY_SRC | COPY_DST,
           ),
         };
-        upload(
-          device,
-          bufs.params,
-          new Uint8Array(paramsBlock(plan, shape, !!inputs.h0, !!inputs.z0)),
-        );
-        const bindGroup = device.createBindGroup({
-          label: "la/chunk",
-          layout: kernel.layout,
-          entries: (Object.keys(BIND) as (keyof typeof BIND)[]).map((name) => ({
-            binding: BIND[name],
-            resource: { buffer: bufs[name] },
-          })),
+        // One workspace, uniform block and bind group per head group (see planLaChunk).
+        const groups = plan.groups.map((g, gi) => {
+          const params = make(`params[${gi}]`, 32, GPUBufferUsage.UNIFORM | COPY_DST);
+          const block = paramsBlock(plan, shape, !!inputs.h0, !!inputs.z0, g.base);
+          upload(device, params, new Uint8Array(block));
+          const ws = make(`workspace[${gi}]`, 4 * g.count * plan.NC * plan.KVZ, STORAGE);
+          const all = { ...bufs, params, ws };
+          const bindGroup = device.createBindGroup({
+            label: `la/chunk group ${gi}`,
+            layout: kernel.layout,
+            entries: (Object.keys(BIND) as (keyof typeof BIND)[]).map((name) => ({
+              binding: BIND[name],
+              resource: { buffer: all[name] },
+            })),
+          });
+          return { heads: g.count, bindGroup };
         });
-        return { bufs, bindGroup };
+        return { bufs, groups };
       });
-      const { bufs, bindGroup } = built;
+      const { bufs, groups } = built;
       const encode: Encode = (enc, ts) => {
         kernel.passes.forEach((p, i) => {
           const last = i === kernel.passes.length - 1;
@@ -218,8 +235,11 @@ class WebGpuBackend implements Backend {
             : undefined;
           const pass = enc.beginComputePass({ label: `la/chunk ${p.label}`, timestampWrites });
           pass.setPipeline(p.pipeline);
-          pass.setBindGroup(0, bindGroup);
-          pass.dispatchWorkgroups(p.workgroups[0], p.workgroups[1]);
+          for (const g of groups) {
+            pass.setBindGroup(0, g.bindGroup);
+            const [x, y] = p.workgroups(g.heads);
+            pass.dispatchWorkgroups(x, y);
+          }
           pass.end();
         });
       };

@@ -61,17 +61,25 @@ function rel(u: URL): string {
 }
 
 async function findNvcc(): Promise<{ path: string; version: string } | undefined> {
-  const candidates = Deno.env.get("NVCC") ? [Deno.env.get("NVCC")!] : ["nvcc", "/usr/local/cuda/bin/nvcc"];
+  const candidates = Deno.env.get("NVCC")
+    ? [Deno.env.get("NVCC")!]
+    : ["nvcc", "/usr/local/cuda/bin/nvcc"];
   for (const path of candidates) {
     try {
-      const out = await new Deno.Command(path, { args: ["--version"], stdout: "piped", stderr: "piped" })
+      const out = await new Deno.Command(path, {
+        args: ["--version"],
+        stdout: "piped",
+        stderr: "piped",
+      })
         .output();
       if (out.success) {
         const text = new TextDecoder().decode(out.stdout).trim().split("\n");
         return { path, version: text.find((l) => l.includes("release")) ?? text.at(-1) ?? "" };
       }
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
+      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) {
+        throw e;
+      }
     }
   }
   return undefined;
@@ -90,7 +98,10 @@ async function listSources(dir: URL): Promise<URL[]> {
 const INCLUDE = /^\s*#\s*include\s+"([^"]+)"/gm;
 
 /** The file and every file it includes with quotes, transitively (relative to the includer). */
-async function dependencies(file: URL, seen = new Map<string, string>()): Promise<Map<string, string>> {
+async function dependencies(
+  file: URL,
+  seen = new Map<string, string>(),
+): Promise<Map<string, string>> {
   if (seen.has(file.href)) return seen;
   let text: string;
   try {
@@ -162,7 +173,9 @@ async function main(): Promise<number> {
   }
   const nvcc = await findNvcc();
   if (!nvcc) {
-    const where = Deno.env.get("NVCC") ? `NVCC=${Deno.env.get("NVCC")} does not run` : "nvcc not found on PATH";
+    const where = Deno.env.get("NVCC")
+      ? `NVCC=${Deno.env.get("NVCC")} does not run`
+      : "nvcc not found on PATH";
     const line = `${where}; skipping the CUDA library (install the CUDA toolkit or set NVCC)`;
     if (values["if-available"]) {
       log(line);
@@ -182,7 +195,10 @@ async function main(): Promise<number> {
       ...COMPILE_FLAGS,
       ...files.flatMap(([u, text]) => [u.slice(SRC_DIR.href.length), text]),
     ]);
-    const name = rel(src).slice("kernels/cuda/".length).replaceAll("/", "__").replace(/\.cu$/, ".o");
+    const name = rel(src).slice("kernels/cuda/".length).replaceAll("/", "__").replace(
+      /\.cu$/,
+      ".o",
+    );
     const obj = new URL(name, OBJ_DIR);
     const stamp = new URL(name + ".stamp", OBJ_DIR);
     const fresh = !values.force && (await readStamp(stamp)) === hash && (await exists(obj));
@@ -213,13 +229,21 @@ async function main(): Promise<number> {
 
   const linkHash = await sha256([nvcc.version, ...LINK_FLAGS, ...plans.map((p) => p.hash)]);
   const linkStamp = new URL("liblak.so.stamp", OUT_DIR);
-  if (!values.force && stale.length === 0 && (await readStamp(linkStamp)) === linkHash && (await exists(LIB))) {
+  if (
+    !values.force && stale.length === 0 && (await readStamp(linkStamp)) === linkHash &&
+    (await exists(LIB))
+  ) {
     log(`${rel(LIB)} is up to date (nothing rebuilt)`);
     return 0;
   }
   await Deno.remove(linkStamp).catch(() => {});
   const tmp = new URL(`liblak.so.tmp${Deno.pid}`, OUT_DIR);
-  const r = await run(nvcc.path, [...LINK_FLAGS, "-o", tmp.pathname, ...plans.map((p) => p.obj.pathname)]);
+  const r = await run(nvcc.path, [
+    ...LINK_FLAGS,
+    "-o",
+    tmp.pathname,
+    ...plans.map((p) => p.obj.pathname),
+  ]);
   if (!r.ok) {
     console.error(r.text);
     console.error(`lak build: FAILED linking ${rel(LIB)}`);

@@ -83,7 +83,11 @@ export async function openDevice(): Promise<OpenedDevice> {
  * Runs `fn` inside out-of-memory and validation error scopes. A validation error becomes an
  * Error with WebGPU's message, an out-of-memory error an OutOfMemory; `fn`'s own throw wins.
  */
-export async function scoped<T>(device: GPUDevice, what: string, fn: () => Promise<T> | T): Promise<T> {
+export async function scoped<T>(
+  device: GPUDevice,
+  what: string,
+  fn: () => Promise<T> | T,
+): Promise<T> {
   device.pushErrorScope("out-of-memory");
   device.pushErrorScope("validation");
   let result: T | undefined;
@@ -131,8 +135,15 @@ export class BufferPool {
 }
 
 /** Reads a buffer back through a staging copy. */
-export async function readBuffer(device: GPUDevice, src: GPUBuffer, size = src.size): Promise<ArrayBuffer> {
-  const staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+export async function readBuffer(
+  device: GPUDevice,
+  src: GPUBuffer,
+  size = src.size,
+): Promise<ArrayBuffer> {
+  const staging = device.createBuffer({
+    size,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   try {
     const enc = device.createCommandEncoder();
     enc.copyBufferToBuffer(src, 0, staging, 0, size);

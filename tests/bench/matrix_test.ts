@@ -44,7 +44,7 @@ describe("matrix", () => {
       dtype: "f64,bf16",
       mode: "fwd",
     });
-    const cells = planCells(spec, [new CpuBackend()]);
+    const cells = planCells(spec, [{ name: "cpu", impls: new CpuBackend().impls() }]);
     assert.ok(cells.length >= 2);
     assert.ok(cells.every((c) => c.dtype === "f64" && c.variant === "la" && c.mode === "fwd"));
     assert.equal(new Set(cells.map((c) => c.id)).size, cells.length);

@@ -8,10 +8,17 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, BackendUnavailable, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
-import { defaultParams, type Inputs, type OpParams, type OpRequest, type Shape } from "../../bench/ops.ts";
-import { cast, type Dtype, numel, tensor, type Tensor, toF64 } from "../../bench/tensor.ts";
+import {
+  defaultParams,
+  type Inputs,
+  type OpParams,
+  type OpRequest,
+  type Shape,
+} from "../../bench/ops.ts";
+import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 import { openDevice, REQUESTED_LIMITS, scoped } from "../../kernels/webgpu/device.ts";
+import { planLaChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
 
 if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 
@@ -131,7 +138,9 @@ async function checkCase(be: Backend, c: Case, dtype: Dtype, seed: number): Prom
       x[name] = toF64(name === "h0" || name === "z0" ? t : cast(t, dtype));
     }
     const ref = oracle("la").forward(x, req.shape, req.params);
-    const names = req.params.normalize ? ["o", "final_state", "final_z"] as const : ["o", "final_state"] as const;
+    const names = req.params.normalize
+      ? ["o", "final_state", "final_z"] as const
+      : ["o", "final_state"] as const;
     for (const name of names) {
       const got = out[name];
       assert.ok(got, `output ${name} missing (seed ${seed})`);
@@ -173,6 +182,24 @@ if (!backend) {
       }
     });
 
+    it("splits the workspace into head groups when one binding cannot hold it", async () => {
+      // 3 chunks × (16·12+16) f32 = 2496 B per head; an 8000 B limit gives 2 groups of 3 heads
+      // (q, the largest tensor, is 7680 B).
+      const split = await openWebGpu({ bindingLimit: 8000 });
+      try {
+        const c: Case = {
+          name: "head groups",
+          shape: { B: 2, T: 20, H: 3, K: 16, V: 12, M: 0 },
+          params: { chunk_size: 8 },
+          h0: true,
+          z0: true,
+        };
+        for (const dtype of dtypes) await checkCase(split, c, dtype, SEED + 11);
+      } finally {
+        split.close();
+      }
+    });
+
     it("f32/f16 accept odd V; bf16 rejects it with Unsupported", async () => {
       const c: Case = {
         name: "odd V=7",
@@ -198,7 +225,9 @@ if (!backend) {
         const cold = await op.time({ cold: true, samples: 2 });
         assert.equal(warm.length, 4);
         assert.equal(cold.length, 2);
-        for (const ms of [...warm, ...cold]) assert.ok(Number.isFinite(ms) && ms > 0, `bad sample ${ms}`);
+        for (const ms of [...warm, ...cold]) {
+          assert.ok(Number.isFinite(ms) && ms > 0, `bad sample ${ms}`);
+        }
         // Device time of back-to-back samples cannot exceed the wall time around them
         // (catches a wrong tick period).
         const sum = warm.reduce((a, b) => a + b, 0);
@@ -229,7 +258,11 @@ if (!backend) {
       const shape: Shape = { B: 1, T, H: 1, K: 64, V: 64, M: 0 };
       // Shapes only: the size check runs before any data is touched.
       const fake = (s: number[]): Tensor => ({ dtype: "f32", shape: s, data: new Float32Array(0) });
-      const inputs: Inputs = { q: fake([1, T, 1, 64]), k: fake([1, T, 1, 64]), v: fake([1, T, 1, 64]) };
+      const inputs: Inputs = {
+        q: fake([1, T, 1, 64]),
+        k: fake([1, T, 1, 64]),
+        v: fake([1, T, 1, 64]),
+      };
       const req: OpRequest = { variant: "la", mode: "fwd", params: defaultParams("la", 64), shape };
       await assert.rejects(
         () => be.prepare(req, inputs, { impl: "chunk", dtype: "f32" }),
@@ -243,7 +276,10 @@ if (!backend) {
         await assert.rejects(
           () =>
             scoped(device, "oversized buffer", () => {
-              device.createBuffer({ size: device.limits.maxBufferSize + 4, usage: GPUBufferUsage.STORAGE });
+              device.createBuffer({
+                size: device.limits.maxBufferSize + 4,
+                usage: GPUBufferUsage.STORAGE,
+              });
             }),
           (e: Error) => /validation error during oversized buffer/.test(e.message),
         );
@@ -263,3 +299,28 @@ if (!backend) {
     });
   });
 }
+
+describe("webgpu la/chunk planning (no device)", () => {
+  const h100 = {
+    maxComputeWorkgroupStorageSize: 49152,
+    maxComputeInvocationsPerWorkgroup: 1024,
+    maxComputeWorkgroupSizeX: 1024,
+    maxComputeWorkgroupsPerDimension: 65535,
+    maxStorageBufferBindingSize: 2147483647,
+    maxBufferSize: 2147483647,
+  };
+  it("T=1M, B1 H8 K=V=64 fits H100 limits in f16 with the workspace split by head", () => {
+    const shape: Shape = { B: 1, T: 1 << 20, H: 8, K: 64, V: 64, M: 0 };
+    const plan = planLaChunk(shape, defaultParams("la", 64), "f16", h100);
+    assert.equal(plan.NC, 16384);
+    assert.equal(plan.groups.reduce((a, g) => a + g.count, 0), 8);
+    for (const g of plan.groups) {
+      assert.ok(4 * g.count * plan.NC * plan.KVZ <= h100.maxStorageBufferBindingSize);
+    }
+    assert.ok(plan.shared.out <= h100.maxComputeWorkgroupStorageSize);
+  });
+  it("rejects shapes it cannot tile with Unsupported", () => {
+    const shape: Shape = { B: 1, T: 64, H: 1, K: 512, V: 512, M: 0 };
+    assert.throws(() => planLaChunk(shape, defaultParams("la", 512), "f32", h100), Unsupported);
+  });
+});

@@ -48,6 +48,7 @@ extern "C" LAK_API int lak_op_forward(const lak_op_params* p) {
   LAK_GUARD_BEGIN
   LAK_TRY(check_variant(p, "lak_op_forward"));
   LAK_TRY(lak::la::chunk_fwd_check(*p));
+  LAK_TRY(lak::la::chunk_fwd_check_workspace(*p));
   LAK_TRY(lak::enter());
   return lak::la::chunk_fwd(*p, lak::current_stream());
   LAK_GUARD_END

@@ -33,7 +33,13 @@ export interface LaChunkPlan {
   BH: number;
   /** f32 words per (head, chunk) in the workspace: K·V state + K key sum. */
   KVZ: number;
+  /** Workspace bytes over all groups. */
   wsBytes: number;
+  /**
+   * Heads split into groups, each with its own workspace buffer (one binding each) and its
+   * own dispatches: group g covers heads base..base+count-1.
+   */
+  groups: { base: number; count: number }[];
   normalize: boolean;
   scale: number;
   state: { RK: number; RV: number; TT: number };
@@ -48,6 +54,8 @@ export interface DeviceLimits {
   maxComputeInvocationsPerWorkgroup: number;
   maxComputeWorkgroupSizeX: number;
   maxComputeWorkgroupsPerDimension: number;
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
 }
 
 const MT = 4; // per-invocation register tile, as in common.wgsl
@@ -63,14 +71,19 @@ export function planLaChunk(
   const C = Math.min(params.chunk_size, T);
   const NC = Math.ceil(T / C);
   const BH = B * H;
-  const maxInv = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+  const maxInv = Math.min(
+    limits.maxComputeInvocationsPerWorkgroup,
+    limits.maxComputeWorkgroupSizeX,
+  );
   const maxShared = limits.maxComputeWorkgroupStorageSize;
   if (dtype === "bf16" && V % 2 !== 0) {
     throw new Unsupported(`webgpu la/chunk bf16 needs an even V (packed bf16 pairs), got V=${V}`);
   }
-  if (NC > limits.maxComputeWorkgroupsPerDimension || BH > limits.maxComputeWorkgroupsPerDimension) {
+  if (
+    NC > limits.maxComputeWorkgroupsPerDimension
+  ) {
     throw new Unsupported(
-      `webgpu la/chunk: ${NC} chunks or ${BH} heads exceed maxComputeWorkgroupsPerDimension ` +
+      `webgpu la/chunk: ${NC} chunks exceed maxComputeWorkgroupsPerDimension ` +
         `${limits.maxComputeWorkgroupsPerDimension}; use a larger chunk_size`,
     );
   }
@@ -95,13 +108,25 @@ export function planLaChunk(
     );
   }
   const KVZ = K * V + K;
+  const perHead = 4 * NC * KVZ;
+  const maxWs = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  if (perHead > maxWs) {
+    throw new Unsupported(
+      `webgpu la/chunk: one head's workspace is ${perHead} bytes (${NC} chunks × ${KVZ} f32), ` +
+        `above maxStorageBufferBindingSize ${maxWs}; use a larger chunk_size`,
+    );
+  }
+  const G = Math.min(limits.maxComputeWorkgroupsPerDimension, Math.floor(maxWs / perHead));
+  const groups: { base: number; count: number }[] = [];
+  for (let base = 0; base < BH; base += G) groups.push({ base, count: Math.min(G, BH - base) });
   return {
     dtype,
     C,
     NC,
     BH,
     KVZ,
-    wsBytes: 4 * BH * NC * KVZ,
+    wsBytes: perHead * BH,
+    groups,
     normalize: params.normalize,
     scale: params.scale,
     state,
@@ -122,7 +147,10 @@ function source(name: string): Promise<string> {
 }
 
 /** WGSL text of one pass for a storage dtype: io snippet, common declarations, pass body. */
-export async function passSource(dtype: LaStorage, pass: "state" | "scan" | "out"): Promise<string> {
+export async function passSource(
+  dtype: LaStorage,
+  pass: "state" | "scan" | "out",
+): Promise<string> {
   const [io, common, body] = await Promise.all([
     source(`io_${dtype}.wgsl`),
     source("common.wgsl"),
@@ -134,7 +162,8 @@ export async function passSource(dtype: LaStorage, pass: "state" | "scan" | "out
 export interface LaChunkPass {
   label: string;
   pipeline: GPUComputePipeline;
-  workgroups: [number, number];
+  /** Workgroup counts for a group of `heads` heads. */
+  workgroups: (heads: number) => [number, number];
 }
 
 export interface LaChunkKernel {
@@ -180,7 +209,9 @@ export async function buildLaChunk(
     const errors = info.messages.filter((m) => m.type === "error");
     if (errors.length > 0) {
       throw new Error(
-        `WGSL la/chunk_${pass} (${plan.dtype}): ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")}`,
+        `WGSL la/chunk_${pass} (${plan.dtype}): ${
+          errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")
+        }`,
       );
     }
     return device.createComputePipelineAsync({
@@ -198,15 +229,21 @@ export async function buildLaChunk(
   return {
     layout,
     passes: [
-      { label: "state", pipeline: state, workgroups: [plan.NC, plan.BH] },
-      { label: "scan", pipeline: scan, workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH] },
-      { label: "out", pipeline: out, workgroups: [plan.NC, plan.BH] },
+      { label: "state", pipeline: state, workgroups: (n) => [plan.NC, n] },
+      { label: "scan", pipeline: scan, workgroups: (n) => [Math.ceil(plan.KVZ / plan.scan.WG), n] },
+      { label: "out", pipeline: out, workgroups: (n) => [plan.NC, n] },
     ],
   };
 }
 
-/** The uniform block of common.wgsl (`Params`). */
-export function paramsBlock(plan: LaChunkPlan, shape: Shape, hasH0: boolean, hasZ0: boolean): ArrayBuffer {
+/** The uniform block of common.wgsl (`Params`) for the group starting at head `bhBase`. */
+export function paramsBlock(
+  plan: LaChunkPlan,
+  shape: Shape,
+  hasH0: boolean,
+  hasZ0: boolean,
+  bhBase: number,
+): ArrayBuffer {
   const buf = new ArrayBuffer(32);
   const dv = new DataView(buf);
   dv.setUint32(0, shape.T, true);
@@ -216,5 +253,6 @@ export function paramsBlock(plan: LaChunkPlan, shape: Shape, hasH0: boolean, has
   dv.setFloat32(16, plan.scale, true);
   dv.setUint32(20, hasH0 ? 1 : 0, true);
   dv.setUint32(24, hasZ0 ? 1 : 0, true);
+  dv.setUint32(28, bhBase, true);
   return buf;
 }

@@ -18,13 +18,13 @@ var<workgroup> sX: array<f32, KT * V>;  // S_prev rows or v rows [KT][V]
 @compute @workgroup_size(RT * RV)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n = wid.x;
-  let bh = wid.y;
+  let bh = wid.y + p.bh_base;
   let WGN = RT * RV;
   let tr = lid / RV;
   let tc = lid % RV;
   let t0 = n * C;
   let len = min(C, p.T - t0);
-  let base = (bh * p.NC + n) * (K * V + K);
+  let base = (wid.y * p.NC + n) * (K * V + K);
   var accA: array<array<f32, MT>, MT>;
   var accO: array<array<f32, MT>, MT>;
   var den: array<f32, MT>;

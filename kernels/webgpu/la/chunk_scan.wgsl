@@ -8,7 +8,7 @@ const UNROLL: u32 = 8u;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let e = gid.x;
-  let bh = gid.y;
+  let bh = gid.y + p.bh_base;
   let KVZ = K * V + K;
   if (e >= KVZ) { return; }
   var run = 0.0;
@@ -17,7 +17,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   } else if (p.has_z0 != 0u) {
     run = z0[bh * K + e - K * V];
   }
-  let base = bh * p.NC * KVZ + e;
+  let base = gid.y * p.NC * KVZ + e;
   var n = 0u;
   for (; n + UNROLL <= p.NC; n += UNROLL) {
     var d: array<f32, UNROLL>;

@@ -1,6 +1,7 @@
 // Shared by the three passes of la forward (chunked). Layouts (row-major):
 //   q, k [B,T,H,K]; v, o [B,T,H,V]; h0, final_state [B,H,K,V]; z0, final_z [B,H,K] (f32)
-//   ws [B*H, NC, K*V + K] f32: per chunk its local state φ(K)ᵀV then Σφ(K); after the scan,
+//   ws [G, NC, K*V + K] f32 for the G heads bh_base.. of this dispatch (the host splits the
+//   heads into groups so that each group's workspace fits one binding): per chunk its local state φ(K)ᵀV then Σφ(K); after the scan,
 //   the state and key sum before that chunk (exclusive prefix, h0/z0 included).
 struct Params {
   T: u32,        // tokens per sequence
@@ -10,7 +11,7 @@ struct Params {
   scale: f32,    // output scale when not normalizing
   has_h0: u32,
   has_z0: u32,
-  pad: u32,
+  bh_base: u32,  // first head (b·H + h) of this dispatch's group
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,7 +30,7 @@ fn phi(x: f32) -> f32 {
   return select(exp(x), x + 1.0, x > 0.0);
 }
 
-// Element offset of (b, t, h, 0) in a [B,T,H,D] tensor.
+// Element offset of (b, t, h, 0) in a [B,T,H,D] tensor; bh is the global head index.
 fn row_base(bh: u32, t: u32, D: u32) -> u32 {
   let b = bh / p.H;
   let h = bh % p.H;

@@ -1,0 +1,246 @@
+/**
+ * The `cuda` backend: our precompiled kernels (build/liblak.so) through Deno FFI.
+ * Inputs are uploaded once in `prepare`; every run, read and timing goes through lak_* calls.
+ */
+import {
+  type Backend,
+  BackendUnavailable,
+  type DeviceInfo,
+  findImpl,
+  type ImplInfo,
+  type MemoryUse,
+  type PreparedOp,
+  type PrepareOptions,
+  type TimingOptions,
+  Unsupported,
+} from "./backend.ts";
+import {
+  type InputName,
+  type Inputs,
+  type OpRequest,
+  type OutputName,
+  type Outputs,
+  outputShapes,
+} from "../ops.ts";
+import { bytesPerElement, cast, type Dtype, numel, type Tensor, tensor } from "../tensor.ts";
+import { LakLibrary, OpParamsBlock } from "../../ffi/library.ts";
+import { DTYPE_CODES, IMPL_CODES, type ParamField, VARIANT_CODES } from "../../ffi/symbols.ts";
+
+export interface CudaOptions {
+  /** Path of liblak.so; else $LAK_LIBRARY; else build/liblak.so. */
+  library?: string;
+  /** CUDA device ordinal (default 0). */
+  device?: number;
+}
+
+const IMPLS: ImplInfo[] = [{
+  variant: "la",
+  impl: "chunk",
+  default: true,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd"],
+  description: "chunked la forward over (segment × B·H) blocks; fp32 FMA math, K = V in {64, 128}",
+}];
+
+/** Inputs whose device storage is always fp32, whatever the op dtype. */
+const FP32_INPUTS: ReadonlySet<InputName> = new Set(["h0", "z0"]);
+/** Outputs stored at the op dtype; the others (states) are fp32. */
+const STORAGE_OUTPUTS: ReadonlySet<OutputName> = new Set([
+  "o",
+  "dq",
+  "dk",
+  "dv",
+  "dg",
+  "dbeta",
+  "dmem",
+]);
+
+/** Opens liblak, selects the device and returns the backend; BackendUnavailable when it can't. */
+export function openCuda(opts: CudaOptions = {}): Promise<Backend> {
+  try {
+    return Promise.resolve(
+      new CudaBackend(LakLibrary.open({ path: opts.library }), opts.device ?? 0),
+    );
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+class CudaBackend implements Backend {
+  readonly name = "cuda" as const;
+  readonly #lib: LakLibrary;
+  readonly #info: DeviceInfo;
+
+  constructor(lib: LakLibrary, device: number) {
+    this.#lib = lib;
+    try {
+      const count = lib.deviceCount();
+      if (!Number.isInteger(device) || device < 0 || device >= count) {
+        throw new BackendUnavailable("cuda", `device ${device} does not exist (${count} found)`);
+      }
+      lib.setDevice(device);
+      const raw = lib.deviceInfo(device);
+      this.#info = { ...raw, backend: "cuda", name: String(raw.name), library: lib.path };
+    } catch (e) {
+      lib.close();
+      throw e;
+    }
+  }
+
+  info(): DeviceInfo {
+    return { ...this.#info };
+  }
+
+  impls(): ImplInfo[] {
+    return IMPLS.map((i) => ({ ...i }));
+  }
+
+  prepare(req: OpRequest, inputs: Inputs, opts: PrepareOptions): Promise<PreparedOp> {
+    try {
+      return Promise.resolve(this.#prepare(req, inputs, opts));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #prepare(req: OpRequest, inputs: Inputs, opts: PrepareOptions): PreparedOp {
+    const info = findImpl(this, req.variant, opts.impl, opts.dtype, req.mode);
+    const dtype = opts.dtype as keyof typeof DTYPE_CODES;
+    if (!(dtype in DTYPE_CODES)) throw new Unsupported(`cuda does not support dtype ${opts.dtype}`);
+    const lib = this.#lib;
+    const { B, T, H, K, V, M } = req.shape;
+    const p = new OpParamsBlock()
+      .set("variant", VARIANT_CODES[req.variant])
+      .set("dtype", DTYPE_CODES[dtype])
+      .set("impl", IMPL_CODES[info.impl as keyof typeof IMPL_CODES])
+      .set("B", B).set("T", T).set("H", H).set("K", K).set("V", V).set("M", M)
+      .set("scale", req.params.scale)
+      .set("normalize", req.params.normalize)
+      .set("qk_l2norm", req.params.qk_l2norm)
+      .set("segment_len", req.params.segment_len)
+      .set("chunk_size", req.params.chunk_size);
+
+    const owned: bigint[] = [];
+    const alloc = (bytes: number): bigint => {
+      const ptr = lib.malloc(Math.max(bytes, 1));
+      owned.push(ptr);
+      return ptr;
+    };
+    const freeAll = () => {
+      for (const ptr of owned.splice(0)) {
+        try {
+          lib.free(ptr);
+        } catch { /* already failing or closed: nothing more to do */ }
+      }
+    };
+    const outputs: {
+      name: OutputName;
+      ptr: bigint;
+      dtype: Dtype;
+      shape: number[];
+      bytes: number;
+    }[] = [];
+    let workspaceBytes = 0;
+    try {
+      for (const [name, t] of Object.entries(inputs) as [InputName, Tensor][]) {
+        if (!t) continue;
+        const d: Dtype = FP32_INPUTS.has(name) ? "f32" : dtype;
+        const host = cast(t, d);
+        const ptr = alloc(host.data.byteLength);
+        lib.htod(ptr, host.data as Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>);
+        p.set(name as ParamField, ptr);
+      }
+      for (
+        const [name, shape] of Object.entries(outputShapes(req, inputs)) as [OutputName, number[]][]
+      ) {
+        const d: Dtype = STORAGE_OUTPUTS.has(name) ? dtype : "f32";
+        const bytes = numel(shape) * bytesPerElement(d);
+        const ptr = alloc(bytes);
+        p.set(name as ParamField, ptr);
+        outputs.push({ name, ptr, dtype: d, shape, bytes });
+      }
+      workspaceBytes = lib.opWorkspace(p.bytes);
+      if (workspaceBytes > 0) {
+        p.set("workspace", alloc(workspaceBytes)).set("workspace_bytes", workspaceBytes);
+      }
+    } catch (e) {
+      freeAll();
+      throw e;
+    }
+
+    const events: bigint[] = [];
+    let disposed = false;
+    const live = () => {
+      if (disposed) throw new Error("cuda: PreparedOp used after dispose()");
+    };
+    const launch = () => {
+      if (req.mode === "fwd") lib.opForward(p.bytes);
+      else lib.opBackward(p.bytes);
+    };
+    const op: PreparedOp = {
+      workspaceBytes,
+      poison: () => {
+        live();
+        for (const o of outputs) lib.memset(o.ptr, 0xff, o.bytes); // 0xFF.. is NaN in f32 and bf16
+        lib.synchronize();
+        return Promise.resolve();
+      },
+      run: () => {
+        live();
+        launch();
+        lib.synchronize();
+        return Promise.resolve();
+      },
+      read: () => {
+        live();
+        const out: Outputs = {};
+        for (const o of outputs) {
+          const t = tensor(o.dtype, o.shape);
+          lib.dtoh(t.data as Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>, o.ptr);
+          out[o.name] = o.dtype === "f32" ? t : cast(t, "f32");
+        }
+        return Promise.resolve(out);
+      },
+      time: (t: TimingOptions) => {
+        live();
+        while (events.length < 2 * t.samples) events.push(lib.eventCreate());
+        for (let i = 0; i < t.samples; i++) {
+          if (t.cold) lib.l2Flush();
+          lib.eventRecord(events[2 * i]);
+          launch();
+          lib.eventRecord(events[2 * i + 1]);
+        }
+        lib.synchronize();
+        const ms: number[] = [];
+        for (let i = 0; i < t.samples; i++) {
+          ms.push(lib.elapsedMs(events[2 * i], events[2 * i + 1]));
+        }
+        return Promise.resolve(ms);
+      },
+      dispose: () => {
+        if (disposed || lib.closed) return;
+        disposed = true;
+        for (const e of events.splice(0)) {
+          try {
+            lib.eventDestroy(e);
+          } catch { /* keep freeing */ }
+        }
+        freeAll();
+      },
+    };
+    return op;
+  }
+
+  memory(): MemoryUse {
+    const m = this.#lib.memoryInfo();
+    return { in_use_bytes: m.inUse, peak_bytes: m.peak };
+  }
+
+  resetPeak(): void {
+    this.#lib.resetPeak();
+  }
+
+  close(): void {
+    this.#lib.close();
+  }
+}

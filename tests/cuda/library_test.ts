@@ -1,0 +1,212 @@
+/**
+ * CPU-runnable checks of liblak and its bindings: build, load, ABI, params layout, request
+ * validation (which needs no GPU), clean failure without a driver or device, use after close,
+ * a missing library, and an incremental rebuild that rebuilds nothing.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { LakError, LakLibrary, OpParamsBlock } from "../../ffi/library.ts";
+import { LAK_ABI_VERSION, PARAM_FIELDS, PARAMS_BYTES } from "../../ffi/symbols.ts";
+import { openCuda } from "../../bench/backends/cuda.ts";
+import { BackendUnavailable, Unsupported } from "../../bench/backends/backend.ts";
+
+const ROOT = new URL("../../", import.meta.url);
+const LIB = decodeURIComponent(new URL("build/liblak.so", ROOT).pathname);
+const BUILD = decodeURIComponent(new URL("kernels/cuda/build.ts", ROOT).pathname);
+
+async function nvccAvailable(): Promise<boolean> {
+  for (
+    const path of Deno.env.get("NVCC")
+      ? [Deno.env.get("NVCC")!]
+      : ["nvcc", "/usr/local/cuda/bin/nvcc"]
+  ) {
+    try {
+      if (
+        (await new Deno.Command(path, { args: ["--version"], stdout: "null", stderr: "null" })
+          .output()).success
+      ) {
+        return true;
+      }
+    } catch { /* not there */ }
+  }
+  return false;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const HAS_NVCC = await nvccAvailable();
+const HAS_LIB = exists(LIB);
+const CI = Deno.env.get("CI") === "true";
+const skipNoLib = HAS_LIB ? false : `no ${LIB} (nvcc ${HAS_NVCC ? "present" : "absent"})`;
+
+/** Is there a usable CUDA driver and device here? (decides the no-GPU expectations) */
+function gpuHere(): boolean {
+  if (!HAS_LIB) return false;
+  using lib = LakLibrary.open({ path: LIB });
+  try {
+    return lib.deviceCount() > 0;
+  } catch {
+    return false;
+  }
+}
+const GPU = gpuHere();
+
+function laParams(over: Partial<Record<string, number | bigint | boolean>> = {}): OpParamsBlock {
+  const p = new OpParamsBlock()
+    .set("variant", 0).set("dtype", 1).set("impl", 0)
+    .set("B", 1).set("T", 100).set("H", 8).set("K", 64).set("V", 64).set("M", 0)
+    .set("scale", 0.125).set("normalize", 1).set("chunk_size", 64)
+    .set("q", 0x1000n).set("k", 0x2000n).set("v", 0x3000n).set("o", 0x4000n)
+    .set("final_state", 0x5000n).set("final_z", 0x6000n);
+  for (const [k, v] of Object.entries(over)) p.set(k as never, v!);
+  return p;
+}
+
+describe("liblak build", () => {
+  it("build/liblak.so exists when nvcc does", () => {
+    if (HAS_LIB) return;
+    if (!HAS_NVCC) {
+      console.log(`nvcc not found: liblak was not built; CUDA library tests are skipped`);
+      return;
+    }
+    const msg = `nvcc is present but ${LIB} is missing (the test task builds it first)`;
+    if (CI) assert.fail(msg);
+    console.log(`${msg}; run 'deno task build'`);
+  });
+
+  it("a second build rebuilds nothing", { skip: HAS_NVCC ? false : "nvcc absent" }, async () => {
+    const build = async () => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", BUILD],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, text);
+      return text;
+    };
+    await build();
+    const second = await build();
+    assert.match(second, /0 to compile/);
+    assert.match(second, /nothing rebuilt/);
+    assert.doesNotMatch(second, /compiled kernels|linked /);
+  });
+
+  it("build --help exits 0 and documents --if-available", async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", BUILD, "--help"],
+      stdout: "piped",
+    })
+      .output();
+    assert.equal(out.code, 0);
+    assert.match(new TextDecoder().decode(out.stdout), /--if-available/);
+  });
+
+  it("build with a missing NVCC: exit 1, or 0 with --if-available, one line", async () => {
+    const run = async (args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", BUILD, ...args],
+        env: { NVCC: "/nonexistent/nvcc" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr))
+        .trim();
+      return { code: out.code, text };
+    };
+    const strict = await run([]);
+    assert.equal(strict.code, 1);
+    assert.equal(strict.text.split("\n").length, 1, strict.text);
+    assert.match(strict.text, /nvcc/);
+    const lenient = await run(["--if-available"]);
+    assert.equal(lenient.code, 0);
+    assert.equal(lenient.text.split("\n").length, 1, lenient.text);
+  });
+});
+
+describe("liblak bindings", { skip: skipNoLib }, () => {
+  it("loads, with the expected ABI version and params layout", () => {
+    using lib = LakLibrary.open({ path: LIB });
+    assert.equal(lib.abiVersion(), LAK_ABI_VERSION);
+    assert.equal(lib.paramsSize(), 8 * PARAM_FIELDS.length);
+    assert.equal(PARAMS_BYTES, 288);
+  });
+
+  it("workspace size needs no GPU and grows with T", () => {
+    using lib = LakLibrary.open({ path: LIB });
+    const small = lib.opWorkspace(laParams().bytes);
+    assert.equal(small, 8 * 2 * 64 * 65 * 4); // 8 heads, 2 segments of one chunk
+    const big = lib.opWorkspace(laParams({ T: 1 << 20 }).bytes);
+    assert.ok(big > small && big < 64 << 20, `workspace ${big}`);
+  });
+
+  it("rejects bad fields naming them", () => {
+    using lib = LakLibrary.open({ path: LIB });
+    assert.throws(() => lib.opWorkspace(laParams({ K: 96, V: 96 }).bytes), (e: Error) => {
+      return e instanceof Unsupported && /K=96 V=96/.test(e.message);
+    });
+    assert.throws(() => lib.opForward(laParams({ q: 0n }).bytes), (e: Error) => {
+      return e instanceof LakError && /'q'/.test(e.message);
+    });
+    assert.throws(() => lib.opForward(laParams({ T: 0 }).bytes), /'T'/);
+    assert.throws(() => lib.opForward(laParams({ chunk_size: 48 }).bytes), /chunk_size/);
+    assert.throws(() => lib.opForward(laParams({ final_z: 0n }).bytes), /'final_z'/);
+    assert.throws(() => lib.opForward(laParams({ variant: 9 }).bytes), /'variant'/);
+    assert.throws(() => lib.opForward(laParams({ variant: 1 }).bytes), Unsupported);
+    assert.throws(() => lib.opBackward(laParams().bytes), /backward of la is not implemented/);
+    assert.throws(() => lib.opForward(laParams().bytes), /'workspace'/);
+  });
+
+  it("throws a clear error on use after close", () => {
+    const lib = LakLibrary.open({ path: LIB });
+    lib.close();
+    assert.throws(
+      () => lib.abiVersion(),
+      /lak_abi_version\(\) called after the library was closed/,
+    );
+    lib.close(); // idempotent
+  });
+
+  it("without a GPU, openCuda rejects with a one-line BackendUnavailable", {
+    skip: GPU ? "a GPU is here" : false,
+  }, async () => {
+    await assert.rejects(openCuda({ library: LIB }), (e: Error) => {
+      assert.ok(e instanceof BackendUnavailable, `${e.name}: ${e.message}`);
+      assert.equal(e.message.split("\n").length, 1);
+      assert.match(e.message, /driver|device/i);
+      return true;
+    });
+  });
+});
+
+describe("liblak location", () => {
+  it("a missing library says to run deno task build", async () => {
+    await assert.rejects(openCuda({ library: "/nonexistent/liblak.so" }), (e: Error) => {
+      assert.ok(e instanceof BackendUnavailable);
+      assert.match(
+        e.message,
+        /library not found at \/nonexistent\/liblak\.so; run 'deno task build'/,
+      );
+      assert.equal(e.message.split("\n").length, 1);
+      return true;
+    });
+  });
+
+  it("LAK_LIBRARY is honoured", () => {
+    const old = Deno.env.get("LAK_LIBRARY");
+    Deno.env.set("LAK_LIBRARY", "/nonexistent/from-env.so");
+    try {
+      assert.throws(() => LakLibrary.open(), /from-env\.so/);
+    } finally {
+      if (old === undefined) Deno.env.delete("LAK_LIBRARY");
+      else Deno.env.set("LAK_LIBRARY", old);
+    }
+  });
+});
