@@ -3,7 +3,8 @@
  * (batch, head) pair and one time step at a time. Shares no code with kernels/reference.
  */
 import type { InputName, OpParams, OutputName, Shape, Variant } from "../../bench/ops.ts";
-import type { Node, Tape } from "./autodiff.ts";
+import { type Node, Tape } from "./autodiff.ts";
+import type { RefOutputs } from "../../kernels/reference/types.ts";
 
 export type AdInputs = Partial<Record<InputName, Node[]>>;
 export type AdOutputs = Partial<Record<OutputName, Node[]>>;
@@ -183,3 +184,27 @@ const softmax: Op = (tp, x, s, p) => {
 };
 
 export const ORACLE_OPS: Record<Variant, Op> = { la, gla, deltanet, rmt, softmax };
+
+/** The oracle's forward outputs and the gradient of Σ(o ⊙ do) for every input but do. */
+export function adOracle(
+  v: Variant,
+  shape: Shape,
+  x: Record<string, Float64Array>,
+  p: OpParams,
+): RefOutputs {
+  const tp = new Tape();
+  const ad: AdInputs = {};
+  const names = Object.keys(x).filter((n) => n !== "do") as InputName[];
+  for (const n of names) ad[n] = Array.from(x[n], (e) => tp.leaf(e));
+  const outs = ORACLE_OPS[v](tp, ad, shape, p);
+  const dO = x.do;
+  tp.backward(tp.sum(outs.o!.map((e: Node, i) => tp.scale(e, dO[i]))));
+  const res: RefOutputs = {};
+  for (const [k, nodes] of Object.entries(outs)) {
+    res[k as keyof RefOutputs] = Float64Array.from(nodes, (e) => e.value);
+  }
+  for (const n of names) {
+    res[`d${n}` as keyof RefOutputs] = Float64Array.from(ad[n]!, (e) => e.grad);
+  }
+  return res;
+}
