@@ -19,6 +19,7 @@ import { InputError } from "./ops.ts";
 import { type Cell, provenance, type Results, SCHEMA, writeJsonAtomic } from "./results.ts";
 import { Progress } from "./progress.ts";
 import { renderReport } from "../reports/report.ts";
+import { renderSummary } from "../reports/markdown.ts";
 
 const HELP = `deno task bench: run the benchmark matrix on the backends this machine has
 
@@ -208,7 +209,9 @@ async function main(args: string[]): Promise<number> {
   console.log(`results: ${dir}/results.json`);
   if (!v["no-report"]) {
     await Deno.writeTextFile(`${dir}/report.html`, await renderReport(results));
+    await Deno.writeTextFile(`${dir}/summary.md`, renderSummary(results));
     console.log(`report:  ${dir}/report.html`);
+    console.log(`summary: ${dir}/summary.md`);
   }
   const bad = done.filter((c) => !["ok", "skipped"].includes(c.status));
   if (bad.length) console.error(`bench: ${bad.length} of ${done.length} cells not ok`);

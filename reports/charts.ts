@@ -45,7 +45,7 @@ export function clean(spec: ChartSpec): ChartSpec {
 
 const CLIENT = `
 (function () {
-  var specs = JSON.parse(document.getElementById("chart-specs").textContent);
+  var specs = JSON.parse(document.getElementById("data").textContent);
   var palette = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2",
     "#17becf","#bcbd22","#7f7f7f","#393b79","#637939","#8c6d31","#843c39","#7b4173"];
   var axisType = { log: "logarithmic", linear: "linear", category: "category" };
@@ -75,7 +75,7 @@ const CLIENT = `
       }
     });
     new Chart(canvas, { type: "line", data: { labels: spec.x.labels, datasets: datasets },
-      options: { animation: false, maintainAspectRatio: false, parsing: true,
+      options: { animation: false, maintainAspectRatio: false,
         plugins: { title: { display: true, text: spec.title },
           legend: { labels: { filter: function (item, data) {
             return !data.datasets[item.datasetIndex].band; } } },
@@ -88,7 +88,7 @@ const CLIENT = `
 
 /** The script elements that draw `specs`: data, Chart.js itself, then the client. */
 export async function chartScripts(specs: ChartSpec[]): Promise<string> {
-  return `<script type="application/json" id="chart-specs">${scriptJson(specs)}</script>\n` +
+  return `<script type="application/json" id="data">${scriptJson(specs)}</script>\n` +
     `<script>${await chartJsSource()}</script>\n<script>${CLIENT}</script>`;
 }
 

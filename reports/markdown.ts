@@ -16,14 +16,20 @@ function isBaseline(c: Cell): boolean {
 function entry(c: Cell | undefined): string {
   if (!c) return "–";
   if (c.status === "ok" && c.stats) {
-    const mem = c.memory ? ` (${(c.memory.peak_bytes / 2 ** 30).toFixed(2)})` : "";
+    const gib = c.memory ? c.memory.peak_bytes / 2 ** 30 : undefined;
+    // Small runs (cpu, smoke) would all read 0.00 at a fixed two decimals.
+    const mem = gib === undefined
+      ? ""
+      : ` (${gib >= 0.1 || gib === 0 ? gib.toFixed(2) : gib.toPrecision(2)})`;
     return `${fmtMs(c.stats.median_ms)}${mem}`;
   }
   return c.status === "oom" ? "OOM" : c.status;
 }
 
 function column(c: Cell, withShape: boolean): string {
-  const name = isBaseline(c) ? `${BASELINE_NAMES[c.impl]} (${c.backend})` : `${c.backend}/${c.impl}`;
+  const name = isBaseline(c)
+    ? `${BASELINE_NAMES[c.impl]} (${c.backend})`
+    : `${c.backend}/${c.impl}`;
   return withShape ? `${name} ${shapeLabel(c)}` : name;
 }
 
@@ -33,11 +39,13 @@ function rank(col: string): number {
   return 2;
 }
 
-function table(title: string, cells: Cell[], r: Results): string {
+function table(variant: string, title: string, cells: Cell[], r: Results): string {
   const withShape = new Set(cells.map(shapeLabel)).size > 1;
   const cols = [...new Set(cells.map((c) => column(c, withShape)))]
     .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  const Ts = [...new Set(cells.map((c) => c.shape.T))].sort((a, b) => a - b);
+  // Rows are the lengths the variant itself ran; baselines fill in beside them.
+  const Ts = [...new Set(cells.filter((c) => c.variant === variant).map((c) => c.shape.T))]
+    .sort((a, b) => a - b);
   const byKey = new Map(cells.map((c) => [`${column(c, withShape)}|${c.shape.T}`, c]));
   const devices = [...new Set(cells.map((c) => deviceName(r, c.backend)))].join(", ");
   const shape = withShape ? "" : `, ${shapeLabel(cells[0])}`;
@@ -71,7 +79,7 @@ export function renderSummary(results: Results): string {
           c.dtype === dtype && c.mode === mode && (c.variant === variant || isBaseline(c))
         );
         if (group.some((c) => c.variant === variant)) {
-          sections.push(table(`${variant} · ${dtype} · ${mode}`, group, results));
+          sections.push(table(variant, `${variant} · ${dtype} · ${mode}`, group, results));
         }
       }
     }
@@ -84,7 +92,9 @@ export function renderSummary(results: Results): string {
     `Profile ${results.run.profile}, commit \`${results.provenance.git.commit.slice(0, 12)}\`${
       results.provenance.git.dirty ? " (dirty)" : ""
     }, ${results.cells.length} cells, ${failed} not ok` +
-    (drift.length ? `, ${drift.filter((d) => !d.pass).length} of ${drift.length} drift checks failed` : "") +
+    (drift.length
+      ? `, ${drift.filter((d) => !d.pass).length} of ${drift.length} drift checks failed`
+      : "") +
     ". Median ms of device-timed samples; – not run.",
   ];
   return [...header, "", ...sections.flatMap((s) => [s, ""])].join("\n");

@@ -4,10 +4,10 @@
  */
 import type { Cell, Results } from "../bench/results.ts";
 import { formatTokens } from "../bench/matrix.ts";
-import { type ChartSpec, chartScripts, clean, CSP, type Dataset, STYLE } from "./charts.ts";
+import { chartScripts, type ChartSpec, clean, CSP, type Dataset, STYLE } from "./charts.ts";
 import {
-  type DriftEntry,
   driftEntries,
+  type DriftEntry,
   esc,
   fmtBytes,
   isFailure,
@@ -66,7 +66,7 @@ export interface Baseline {
 export const BASELINES: readonly Baseline[] = [
   { key: "naive", impl: "quadratic", label: "naive attention (quadratic)", sameVariant: false },
   { key: "flash", impl: "flash", label: "FlashAttention (flash)", sameVariant: false },
-  { key: "recurrent", impl: "recurrent", label: "the recurrent scan", sameVariant: true },
+  { key: "recurrent", impl: "recurrent", label: "recurrent scan", sameVariant: true },
 ];
 
 export interface Speedup {
@@ -191,7 +191,9 @@ export function rooflineCharts(r: Results): { charts: ChartSpec[]; notes: string
   const charts: ChartSpec[] = [];
   const notes: string[] = [];
   for (const [backend, cells] of groupBy(timed, (c) => c.backend)) {
-    const datasets: Dataset[] = [...groupBy(cells, (c) => `${c.variant} ${c.impl} ${c.dtype} ${c.mode}`)]
+    const datasets: Dataset[] = [
+      ...groupBy(cells, (c) => `${c.variant} ${c.impl} ${c.dtype} ${c.mode}`),
+    ]
       .map(([name, cs]) => ({
         label: name,
         scatter: true,
@@ -206,7 +208,9 @@ export function rooflineCharts(r: Results): { charts: ChartSpec[]; notes: string
       const ridge = bw && mm ? (mm * 1000) / bw : undefined;
       const xs = [lo, ...(ridge && ridge > lo && ridge < hi ? [ridge] : []), hi];
       datasets.push({
-        label: `roof (${bw ? `${bw} GB/s` : ""}${bw && mm ? ", " : ""}${mm ? `${mm} TFLOP/s` : ""})`,
+        label: `roof (${bw ? `${bw} GB/s` : ""}${bw && mm ? ", " : ""}${
+          mm ? `${mm} TFLOP/s` : ""
+        })`,
         points: xs.map((x) => [x, roof(x)]),
         color: "#555555",
         dashed: true,

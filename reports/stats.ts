@@ -128,10 +128,11 @@ export const CHANGE_POINT_DEFAULTS: ChangePointOptions = { minChange: 0.05, z: 4
 
 /**
  * Change points of a series of per-run medians, by binary segmentation of log(value): split
- * where the standardized difference of the two sides' medians is largest, keep the split if
- * it passes both gates, recurse into each side. Noise is estimated once for the whole series
- * from first differences (1.4826·MAD/√2), which a few steps barely move. Returns the indices
- * where a new level starts, ascending.
+ * where the total absolute deviation from the two sides' medians is least (the L1 cost asv's
+ * step detection also uses, which places a step exactly), keep the split if the two medians
+ * differ by more than both gates, recurse into each side. Noise is estimated once for the
+ * whole series from first differences (1.4826·MAD/√2), which a few steps barely move.
+ * Returns the indices where a new level starts, ascending.
  */
 export function changePoints(
   values: readonly number[],
@@ -143,18 +144,22 @@ export function changePoints(
   const mid = median(diffs);
   const sigma = 1.4826 * median(diffs.map((d) => Math.abs(d - mid))) / Math.SQRT2;
   const floor = Math.log1p(opts.minChange);
+  const l1 = (xs: number[]) => {
+    const m = median(xs);
+    return xs.reduce((a, x) => a + Math.abs(x - m), 0);
+  };
   const found: number[] = [];
   const split = (lo: number, hi: number) => {
-    let best = -1, bestScore = 0, bestDelta = 0, bestScale = 0;
+    let best = -1, bestCost = Infinity;
     for (let k = lo + opts.minSegment; k <= hi - opts.minSegment; k++) {
-      const delta = Math.abs(median(ys.slice(lo, k)) - median(ys.slice(k, hi)));
-      const scale = Math.sqrt(1 / (k - lo) + 1 / (hi - k));
-      if (delta / scale > bestScore) {
-        [best, bestScore, bestDelta, bestScale] = [k, delta / scale, delta, scale];
-      }
+      const cost = l1(ys.slice(lo, k)) + l1(ys.slice(k, hi));
+      if (cost < bestCost) [best, bestCost] = [k, cost];
     }
+    if (best < 0) return;
+    const delta = Math.abs(median(ys.slice(lo, best)) - median(ys.slice(best, hi)));
     // 1.2533 = √(π/2): the standard error of a median over that of a mean, for normal noise.
-    if (best < 0 || bestDelta < floor || bestDelta <= opts.z * 1.2533 * sigma * bestScale) return;
+    const se = 1.2533 * sigma * Math.sqrt(1 / (best - lo) + 1 / (hi - best));
+    if (delta < floor || delta <= opts.z * se) return;
     found.push(best);
     split(lo, best);
     split(best, hi);

@@ -135,7 +135,6 @@ class WebGpuBackend implements Backend {
         this.opts.bindingLimit ?? Infinity,
       ),
     };
-    const plan = planLaChunk(shape, req.params, dtype, limits);
     const esize = dtype === "f32" ? 4 : 2;
     const outShapes = outputShapes(req, inputs);
 
@@ -158,6 +157,7 @@ class WebGpuBackend implements Backend {
       }
     }
 
+    const plan = planLaChunk(shape, req.params, dtype, limits);
     const pool = this.pool;
     const owned: GPUBuffer[] = [];
     const make = (label: string, size: number, usage: number) => {

@@ -4,13 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  defaultParams,
-  type InputName,
-  type OpParams,
-  type Shape,
-  type Variant,
-} from "../../bench/ops.ts";
+import { defaultParams, type OpParams, type Shape, type Variant } from "../../bench/ops.ts";
 import { REFERENCES } from "../../kernels/reference/index.ts";
 import type { RefOutputs } from "../../kernels/reference/types.ts";
 import { type Node, Tape } from "./autodiff.ts";
