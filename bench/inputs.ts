@@ -17,7 +17,7 @@ import {
 
 export type Distribution = "normal" | "gate" | "beta";
 
-function distributionOf(name: InputName): Distribution {
+export function distributionOf(name: InputName): Distribution {
   return name === "g" ? "gate" : name === "beta" ? "beta" : "normal";
 }
 
@@ -65,19 +65,36 @@ export function randomTensor(
   return t;
 }
 
+/** The seed of input `name` of a request drawn from `seed`; device and host draws agree on it. */
+export function inputSeed(seed: number, name: InputName): number {
+  const i = ["q", "k", "v", "g", "beta", "mem", "h0", "z0", "do"].indexOf(name);
+  return (seed * 31 + i * 7919) >>> 0;
+}
+
 /** Every input the request needs, each from its own seed derived from `seed`. */
 export function randomInputs(req: OpRequest, dtype: Dtype, seed: number): Inputs {
   const inputs: Inputs = {};
-  requiredInputs(req.variant, req.mode).forEach((name, i) => {
+  for (const name of requiredInputs(req.variant, req.mode)) {
     inputs[name] = randomTensor(
       inputShape(name, req.shape),
       dtype,
       distributionOf(name),
-      (seed * 31 + i * 7919) >>> 0,
+      inputSeed(seed, name),
     );
-  });
+  }
   return inputs;
 }
+
+/** Per-token inputs ([B,T,...]) cut to their first `tokens` positions; the others as they are. */
+export function prefixInputs(inputs: Inputs, tokens: number): Inputs {
+  const out: Inputs = {};
+  for (const [name, t] of Object.entries(inputs) as [InputName, Tensor][]) {
+    out[name] = PER_TOKEN.has(name) ? prefix(t, tokens) : t;
+  }
+  return out;
+}
+
+const PER_TOKEN: ReadonlySet<InputName> = new Set(["q", "k", "v", "g", "beta", "do"]);
 
 /** The first `tokens` positions of a [B,T,...] tensor, as a new tensor. */
 export function prefix(t: Tensor, tokens: number): Tensor {

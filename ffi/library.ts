@@ -226,6 +226,14 @@ export class LakLibrary implements Disposable {
     this.check(this.#sym.lak_reset_peak(), "lak_reset_peak");
   }
 
+  /** Fills n elements at ptr on the device; element i depends only on (seed, i). */
+  fillRandom(ptr: bigint, n: number, dtype: number, dist: number, seed: number): void {
+    this.check(
+      this.#sym.lak_fill_random(ptr, BigInt(n), BigInt(dtype), BigInt(dist), BigInt(seed)),
+      "lak_fill_random",
+    );
+  }
+
   l2Flush(): void {
     this.check(this.#sym.lak_l2_flush(), "lak_l2_flush");
   }

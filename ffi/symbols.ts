@@ -5,7 +5,7 @@
  */
 
 /** The ABI version these bindings were written against. */
-export const LAK_ABI_VERSION = 1;
+export const LAK_ABI_VERSION = 2;
 
 /** Status codes of lak.h. */
 export const Status = {
@@ -30,7 +30,9 @@ export const STATUS_NAMES: Record<number, string> = {
 
 export const VARIANT_CODES = { la: 0, gla: 1, deltanet: 2, rmt: 3, softmax: 4 } as const;
 export const DTYPE_CODES = { f32: 0, bf16: 1 } as const;
-export const IMPL_CODES = { chunk: 0 } as const;
+export const IMPL_CODES = { chunk: 0, recurrent: 1, quadratic: 2, flash: 3 } as const;
+/** LAK_DIST_*: the distributions lak_fill_random draws from. */
+export const DIST_CODES = { normal: 0, gate: 1, beta: 2 } as const;
 
 /**
  * Fields of lak_op_params in order; field i is 8 bytes at offset 8·i. Kinds: i64, f64
@@ -134,6 +136,17 @@ export const SYMBOLS = {
   lak_memory_info: { parameters: ["buffer" /* uint64_t out4[4] */], result: "i32" },
   // int lak_reset_peak(void)
   lak_reset_peak: { parameters: [], result: "i32" },
+  // int lak_fill_random(uint64_t ptr, size_t n, int64_t dtype, int64_t dist, uint64_t seed)
+  lak_fill_random: {
+    parameters: [
+      "u64", /* uint64_t ptr */
+      "usize", /* size_t n */
+      "i64", /* int64_t dtype (LAK_DTYPE_*) */
+      "i64", /* int64_t dist (LAK_DIST_*) */
+      "u64", /* uint64_t seed */
+    ],
+    result: "i32",
+  },
   // int lak_l2_flush(void)
   lak_l2_flush: { parameters: [], result: "i32" },
 

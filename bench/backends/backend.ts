@@ -42,6 +42,19 @@ export interface TimingOptions {
   samples: number;
 }
 
+/**
+ * Inputs drawn from a seed rather than given, so a backend can draw a 1M-token tensor on the
+ * device (bench/inputs.ts names each input's distribution). PreparedOp.inputs reads back
+ * what was drawn.
+ */
+export interface RandomSource {
+  random: { seed: number };
+}
+
+export function isRandomSource(x: Inputs | RandomSource): x is RandomSource {
+  return "random" in x;
+}
+
 /** An op with its inputs resident on the device and its outputs allocated. */
 export interface PreparedOp {
   /** Device bytes this op needs beyond its inputs and outputs. */
@@ -52,6 +65,11 @@ export interface PreparedOp {
   run(): Promise<void>;
   /** Copy the outputs of the last run back to the host. */
   read(): Promise<Outputs>;
+  /**
+   * The inputs as stored on the device (storage dtype): per-token inputs cut to their first
+   * `tokens` positions, the others whole. How a check sees device-drawn inputs.
+   */
+  inputs(tokens: number): Promise<Inputs>;
   /** Device-timed samples in milliseconds. */
   time(opts: TimingOptions): Promise<number[]>;
   dispose(): void;
@@ -67,7 +85,7 @@ export interface Backend {
   readonly name: BackendName;
   info(): DeviceInfo;
   impls(): ImplInfo[];
-  prepare(req: OpRequest, inputs: Inputs, opts: PrepareOptions): Promise<PreparedOp>;
+  prepare(req: OpRequest, inputs: Inputs | RandomSource, opts: PrepareOptions): Promise<PreparedOp>;
   memory(): MemoryUse;
   resetPeak(): void;
   close(): void;

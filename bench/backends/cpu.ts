@@ -11,7 +11,8 @@ import type {
   PreparedOp,
   PrepareOptions,
 } from "./backend.ts";
-import { findImpl } from "./backend.ts";
+import { findImpl, isRandomSource, type RandomSource } from "./backend.ts";
+import { prefixInputs, randomInputs } from "../inputs.ts";
 import { type Inputs, type OpRequest, type Outputs, outputShapes, VARIANTS } from "../ops.ts";
 import { tensor, toF64 } from "../tensor.ts";
 import { REFERENCES } from "../../kernels/reference/index.ts";
@@ -51,8 +52,15 @@ export class CpuBackend implements Backend {
     });
   }
 
-  prepare(req: OpRequest, inputs: Inputs, opts: PrepareOptions): Promise<PreparedOp> {
+  prepare(
+    req: OpRequest,
+    source: Inputs | RandomSource,
+    opts: PrepareOptions,
+  ): Promise<PreparedOp> {
     const info = findImpl(this, req.variant, opts.impl, opts.dtype, req.mode);
+    const inputs = isRandomSource(source)
+      ? randomInputs(req, opts.dtype, source.random.seed)
+      : source;
     const ref = REFERENCES[req.variant].impls[info.impl];
     const x: RefInputs = {};
     let bytes = 0;
@@ -94,6 +102,7 @@ export class CpuBackend implements Backend {
         }
         return Promise.resolve(result);
       },
+      inputs: (tokens) => Promise.resolve(prefixInputs(inputs, tokens)),
       time: ({ samples }) => {
         const times: number[] = [];
         for (let i = 0; i < samples; i++) {

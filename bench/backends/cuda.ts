@@ -8,23 +8,34 @@ import {
   type DeviceInfo,
   findImpl,
   type ImplInfo,
+  isRandomSource,
   type MemoryUse,
   type PreparedOp,
   type PrepareOptions,
+  type RandomSource,
   type TimingOptions,
   Unsupported,
 } from "./backend.ts";
 import {
   type InputName,
   type Inputs,
+  inputShape,
   type OpRequest,
   type OutputName,
   type Outputs,
   outputShapes,
+  requiredInputs,
 } from "../ops.ts";
+import { distributionOf, inputSeed } from "../inputs.ts";
 import { bytesPerElement, cast, type Dtype, numel, type Tensor, tensor } from "../tensor.ts";
 import { LakLibrary, OpParamsBlock } from "../../ffi/library.ts";
-import { DTYPE_CODES, IMPL_CODES, type ParamField, VARIANT_CODES } from "../../ffi/symbols.ts";
+import {
+  DIST_CODES,
+  DTYPE_CODES,
+  IMPL_CODES,
+  type ParamField,
+  VARIANT_CODES,
+} from "../../ffi/symbols.ts";
 
 export interface CudaOptions {
   /** Path of liblak.so; else $LAK_LIBRARY; else build/liblak.so. */
@@ -95,7 +106,11 @@ class CudaBackend implements Backend {
     return IMPLS.map((i) => ({ ...i }));
   }
 
-  prepare(req: OpRequest, inputs: Inputs, opts: PrepareOptions): Promise<PreparedOp> {
+  prepare(
+    req: OpRequest,
+    inputs: Inputs | RandomSource,
+    opts: PrepareOptions,
+  ): Promise<PreparedOp> {
     try {
       return Promise.resolve(this.#prepare(req, inputs, opts));
     } catch (e) {
@@ -103,7 +118,7 @@ class CudaBackend implements Backend {
     }
   }
 
-  #prepare(req: OpRequest, inputs: Inputs, opts: PrepareOptions): PreparedOp {
+  #prepare(req: OpRequest, source: Inputs | RandomSource, opts: PrepareOptions): PreparedOp {
     const info = findImpl(this, req.variant, opts.impl, opts.dtype, req.mode);
     const dtype = opts.dtype as keyof typeof DTYPE_CODES;
     if (!(dtype in DTYPE_CODES)) throw new Unsupported(`cuda does not support dtype ${opts.dtype}`);
@@ -141,17 +156,43 @@ class CudaBackend implements Backend {
       bytes: number;
     }[] = [];
     let workspaceBytes = 0;
+    // Where each input lives on the device, to read back what was drawn there.
+    const stored: { name: InputName; ptr: bigint; dtype: Dtype; shape: number[] }[] = [];
     try {
-      for (const [name, t] of Object.entries(inputs) as [InputName, Tensor][]) {
-        if (!t) continue;
-        const d: Dtype = FP32_INPUTS.has(name) ? "f32" : dtype;
-        const host = cast(t, d);
-        const ptr = alloc(host.data.byteLength);
-        lib.htod(ptr, host.data as Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>);
-        p.set(name as ParamField, ptr);
+      if (isRandomSource(source)) {
+        for (const name of requiredInputs(req.variant, req.mode)) {
+          const shape = inputShape(name, req.shape);
+          const ptr = alloc(numel(shape) * bytesPerElement(dtype));
+          const dist = DIST_CODES[distributionOf(name)];
+          lib.fillRandom(
+            ptr,
+            numel(shape),
+            DTYPE_CODES[dtype],
+            dist,
+            inputSeed(source.random.seed, name),
+          );
+          p.set(name as ParamField, ptr);
+          stored.push({ name, ptr, dtype, shape });
+        }
+      } else {
+        for (const [name, t] of Object.entries(source) as [InputName, Tensor][]) {
+          if (!t) continue;
+          const d: Dtype = FP32_INPUTS.has(name) ? "f32" : dtype;
+          const host = cast(t, d);
+          const ptr = alloc(host.data.byteLength);
+          lib.htod(ptr, host.data as Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>);
+          p.set(name as ParamField, ptr);
+          stored.push({ name, ptr, dtype: d, shape: [...t.shape] });
+        }
       }
+      const present: Inputs = Object.fromEntries(
+        stored.map((x) => [x.name, { dtype: x.dtype, shape: x.shape, data: new Float32Array(0) }]),
+      );
       for (
-        const [name, shape] of Object.entries(outputShapes(req, inputs)) as [OutputName, number[]][]
+        const [name, shape] of Object.entries(outputShapes(req, present)) as [
+          OutputName,
+          number[],
+        ][]
       ) {
         const d: Dtype = STORAGE_OUTPUTS.has(name) ? dtype : "f32";
         const bytes = numel(shape) * bytesPerElement(d);
@@ -198,6 +239,33 @@ class CudaBackend implements Backend {
           const t = tensor(o.dtype, o.shape);
           lib.dtoh(t.data as Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>, o.ptr);
           out[o.name] = o.dtype === "f32" ? t : cast(t, "f32");
+        }
+        return Promise.resolve(out);
+      },
+      inputs: (tokens: number) => {
+        live();
+        const out: Inputs = {};
+        for (const x of stored) {
+          const perToken = !["h0", "z0", "mem"].includes(x.name);
+          const [B, T, ...rest] = x.shape;
+          const keep = perToken ? Math.min(tokens, T) : T;
+          const shape = perToken ? [B, keep, ...rest] : x.shape;
+          const t = tensor(x.dtype, shape);
+          if (!perToken || keep === T) {
+            lib.dtoh(t.data as Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>, x.ptr);
+          } else {
+            // [B,T,...]: the first `keep` positions of each batch are one contiguous run.
+            const row = numel(rest);
+            const esize = bytesPerElement(x.dtype);
+            for (let b = 0; b < B; b++) {
+              const dst = t.data.subarray(b * keep * row, (b + 1) * keep * row);
+              lib.dtoh(
+                dst as Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>,
+                x.ptr + BigInt(b * T * row * esize),
+              );
+            }
+          }
+          out[x.name] = t;
         }
         return Promise.resolve(out);
       },

@@ -4,14 +4,17 @@
 import type { Inputs, OpRequest, OutputName, Outputs } from "../ops.ts";
 import { outputShapes } from "../ops.ts";
 import { cast, type Dtype, numel, type Tensor, tensor } from "../tensor.ts";
+import { prefixInputs, randomInputs } from "../inputs.ts";
 import {
   type Backend,
   type DeviceInfo,
   findImpl,
   type ImplInfo,
+  isRandomSource,
   type MemoryUse,
   type PreparedOp,
   type PrepareOptions,
+  type RandomSource,
   type TimingOptions,
   Unsupported,
 } from "./backend.ts";
@@ -122,7 +125,11 @@ class WebGpuBackend implements Backend {
     return this.#scratch;
   }
 
-  async prepare(req: OpRequest, inputs: Inputs, opts: PrepareOptions): Promise<PreparedOp> {
+  async prepare(
+    req: OpRequest,
+    source: Inputs | RandomSource,
+    opts: PrepareOptions,
+  ): Promise<PreparedOp> {
     findImpl(this, req.variant, opts.impl, opts.dtype, req.mode);
     const dtype = opts.dtype as LaStorage;
     const device = this.device;
@@ -135,6 +142,8 @@ class WebGpuBackend implements Backend {
         this.opts.bindingLimit ?? Infinity,
       ),
     };
+    // WGSL has no device-side generator yet: random inputs are drawn on the host.
+    const inputs = isRandomSource(source) ? randomInputs(req, dtype, source.random.seed) : source;
     const esize = dtype === "f32" ? 4 : 2;
     const outShapes = outputShapes(req, inputs);
 
@@ -248,7 +257,14 @@ class WebGpuBackend implements Backend {
         ["final_state", bufs.final_state, outShapes.final_state!, "f32"],
       ];
       if (outShapes.final_z) outputs.push(["final_z", bufs.final_z, outShapes.final_z, "f32"]);
-      return new WebGpuOp(this, owned, plan.wsBytes, encode, outputs);
+      const stored = (tokens: number) => {
+        const out: Inputs = {};
+        for (const [name, t] of Object.entries(prefixInputs(inputs, tokens))) {
+          out[name as keyof Inputs] = cast(t!, name === "h0" || name === "z0" ? "f32" : dtype);
+        }
+        return out;
+      };
+      return new WebGpuOp(this, owned, plan.wsBytes, encode, outputs, stored);
     } catch (e) {
       for (const b of owned) pool.destroy(b);
       throw e;
@@ -279,7 +295,13 @@ class WebGpuOp implements PreparedOp {
     readonly workspaceBytes: number,
     readonly encode: Encode,
     readonly outputs: [OutputName, GPUBuffer, number[], Dtype][],
+    readonly stored: (tokens: number) => Inputs,
   ) {}
+
+  inputs(tokens: number): Promise<Inputs> {
+    this.#live();
+    return Promise.resolve(this.stored(tokens));
+  }
 
   #live(): GPUDevice {
     if (this.#disposed) throw new Error("webgpu: prepared op used after dispose()");

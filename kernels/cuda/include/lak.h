@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LAK_ABI_VERSION 1
+#define LAK_ABI_VERSION 2
 
 #if defined(_WIN32)
 #define LAK_API __declspec(dllexport)
@@ -46,7 +46,14 @@ extern "C" {
 #define LAK_DTYPE_F32 0  /* fp32 storage and math, no TF32 */
 #define LAK_DTYPE_BF16 1 /* bf16 storage of q,k,v,g,beta,mem,do,o and gradients; fp32 math */
 
-#define LAK_IMPL_CHUNK 0
+#define LAK_IMPL_CHUNK 0     /* chunk-wise kernels (the suite's main kernels) */
+#define LAK_IMPL_RECURRENT 1 /* token by token, the state kept on chip (baseline) */
+#define LAK_IMPL_QUADRATIC 2 /* materialized T×T scores, separate launches (naive baseline) */
+#define LAK_IMPL_FLASH 3     /* tiled online-softmax attention (FlashAttention-class baseline) */
+
+#define LAK_DIST_NORMAL 0 /* N(0, 1) */
+#define LAK_DIST_GATE 1   /* logsigmoid(x) / 16, x ~ N(0, 1): GLA log decays */
+#define LAK_DIST_BETA 2   /* sigmoid(x), x ~ N(0, 1): DeltaNet β */
 
 /*
  * The one host/kernel boundary of every op. Every field is 8 bytes wide, so field i sits at
@@ -135,6 +142,11 @@ LAK_API int lak_reset_peak(void);
 /* Writes a buffer larger than the L2 cache (on the current stream), evicting op data. */
 LAK_API int lak_l2_flush(void);
 
+/* Fills n elements of dtype (LAK_DTYPE_*) at ptr with draws of dist (LAK_DIST_*), element i
+ * a function of (seed, i) alone, so the same seed gives the same tensor on any launch
+ * configuration. Asynchronous on the current stream. */
+LAK_API int lak_fill_random(uint64_t ptr, size_t n, int64_t dtype, int64_t dist, uint64_t seed);
+
 /* ---- timing ---------------------------------------------------------------------------- */
 LAK_API int lak_event_create(uint64_t* out);
 LAK_API int lak_event_destroy(uint64_t event);
@@ -148,7 +160,9 @@ LAK_API int lak_event_elapsed_ms(uint64_t a, uint64_t b, float* out);
 LAK_API int lak_op_workspace(const lak_op_params* p, size_t* bytes);
 /* Enqueues the forward on the current stream (asynchronous; check with lak_synchronize). */
 LAK_API int lak_op_forward(const lak_op_params* p);
-/* Not implemented yet: returns LAK_ERR_UNSUPPORTED. */
+/* Enqueues the backward: reads the inputs and do_ (recomputing what the forward would have
+ * saved) and writes every gradient whose pointer is set (dq, dk, dv, dg, dbeta, dmem, dh0,
+ * dz0). LAK_ERR_UNSUPPORTED where an op has no backward yet. */
 LAK_API int lak_op_backward(const lak_op_params* p);
 
 #ifdef __cplusplus

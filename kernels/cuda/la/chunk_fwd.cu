@@ -173,21 +173,7 @@ size_t chunk_fwd_workspace(const lak_op_params& p) {
          static_cast<size_t>(p.K * (p.K + 1)) * sizeof(float);
 }
 
-int chunk_fwd_check_workspace(const lak_op_params& p) {
-  const size_t need = chunk_fwd_workspace(p);
-  if (p.workspace == 0 || p.workspace_bytes < need) {
-    return fail(LAK_ERR_INVALID,
-                "field 'workspace' must point to at least %zu bytes (lak_op_workspace); got "
-                "pointer 0x%llx with workspace_bytes=%llu",
-                need, static_cast<unsigned long long>(p.workspace),
-                static_cast<unsigned long long>(p.workspace_bytes));
-  }
-  if (!aligned(p.workspace, 16)) return fail(LAK_ERR_INVALID, "field 'workspace' is not 16-byte aligned");
-  return LAK_OK;
-}
-
 int chunk_fwd(const lak_op_params& p, cudaStream_t stream) {
-  LAK_TRY(chunk_fwd_check_workspace(p));
   const bool bf16 = p.dtype == LAK_DTYPE_BF16;
   if (p.K == 64) return bf16 ? launch<__nv_bfloat16, 64>(p, stream) : launch<float, 64>(p, stream);
   return bf16 ? launch<__nv_bfloat16, 128>(p, stream) : launch<float, 128>(p, stream);

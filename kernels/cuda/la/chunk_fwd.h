@@ -12,8 +12,6 @@ namespace la {
 int chunk_fwd_check(const lak_op_params& p);
 // Workspace bytes for a checked request.
 size_t chunk_fwd_workspace(const lak_op_params& p);
-// LAK_OK when 'workspace' / 'workspace_bytes' cover chunk_fwd_workspace.
-int chunk_fwd_check_workspace(const lak_op_params& p);
 // Enqueues the three kernels on `stream` for a checked request.
 int chunk_fwd(const lak_op_params& p, cudaStream_t stream);
 

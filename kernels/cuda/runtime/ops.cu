@@ -1,7 +1,5 @@
-// Op entry points: dispatch on lak_op_params.variant.
-#include <new>
-
-#include "../la/chunk_fwd.h"
+// Op entry points: find the (variant, impl) in the op table, validate, run.
+#include "op_registry.h"
 #include "runtime.h"
 
 namespace {
@@ -17,17 +15,52 @@ const char* variant_name(int64_t v) {
   }
 }
 
-// LAK_OK when the variant is la (the only one implemented); a status otherwise.
-int check_variant(const lak_op_params* p, const char* fn) {
-  if (p == nullptr) return lak::fail(LAK_ERR_INVALID, "%s: params pointer is null", fn);
-  const char* name = variant_name(p->variant);
-  if (name == nullptr) {
-    return lak::fail(LAK_ERR_INVALID, "field 'variant' is %lld; expected 0..4",
-                     static_cast<long long>(p->variant));
+const char* impl_name(int64_t i) {
+  switch (i) {
+    case LAK_IMPL_CHUNK: return "chunk";
+    case LAK_IMPL_RECURRENT: return "recurrent";
+    case LAK_IMPL_QUADRATIC: return "quadratic";
+    case LAK_IMPL_FLASH: return "flash";
+    default: return nullptr;
   }
-  if (p->variant != LAK_VARIANT_LA) {
-    return lak::fail(LAK_ERR_UNSUPPORTED, "variant %s is not implemented in liblak yet", name);
+}
+
+// The op for p, or nullptr with the last error set and *status the reason.
+const lak::OpEntry* lookup(const lak_op_params* p, const char* fn, int* status) {
+  if (p == nullptr) {
+    *status = lak::fail(LAK_ERR_INVALID, "%s: params pointer is null", fn);
+    return nullptr;
   }
+  const char* v = variant_name(p->variant);
+  const char* i = impl_name(p->impl);
+  if (v == nullptr) {
+    *status = lak::fail(LAK_ERR_INVALID, "field 'variant' is %lld; expected 0..4",
+                        static_cast<long long>(p->variant));
+    return nullptr;
+  }
+  if (i == nullptr) {
+    *status = lak::fail(LAK_ERR_INVALID, "field 'impl' is %lld; expected 0..3",
+                        static_cast<long long>(p->impl));
+    return nullptr;
+  }
+  const lak::OpEntry* e = lak::find_op(p->variant, p->impl);
+  if (e == nullptr) {
+    *status = lak::fail(LAK_ERR_UNSUPPORTED, "%s/%s is not implemented in liblak yet", v, i);
+  }
+  return e;
+}
+
+int check_workspace(const lak::OpEntry& e, const lak_op_params& p) {
+  const size_t need = e.workspace(p);
+  if (need == 0) return LAK_OK;
+  if (p.workspace == 0 || p.workspace_bytes < need) {
+    return lak::fail(LAK_ERR_INVALID,
+                     "field 'workspace' must point to at least %zu bytes (lak_op_workspace); got "
+                     "pointer 0x%llx with workspace_bytes=%llu",
+                     need, static_cast<unsigned long long>(p.workspace),
+                     static_cast<unsigned long long>(p.workspace_bytes));
+  }
+  if (p.workspace % 16 != 0) return lak::fail(LAK_ERR_INVALID, "field 'workspace' is not 16-byte aligned");
   return LAK_OK;
 }
 
@@ -37,28 +70,39 @@ extern "C" LAK_API int lak_op_workspace(const lak_op_params* p, size_t* bytes) {
   LAK_GUARD_BEGIN
   if (bytes == nullptr) return lak::fail(LAK_ERR_INVALID, "lak_op_workspace: 'bytes' is null");
   *bytes = 0;
-  LAK_TRY(check_variant(p, "lak_op_workspace"));
-  LAK_TRY(lak::la::chunk_fwd_check(*p));
-  *bytes = lak::la::chunk_fwd_workspace(*p);
+  int st = LAK_OK;
+  const lak::OpEntry* e = lookup(p, "lak_op_workspace", &st);
+  if (e == nullptr) return st;
+  LAK_TRY(e->check(*p, false));
+  *bytes = e->workspace(*p);
   return LAK_OK;
   LAK_GUARD_END
 }
 
 extern "C" LAK_API int lak_op_forward(const lak_op_params* p) {
   LAK_GUARD_BEGIN
-  LAK_TRY(check_variant(p, "lak_op_forward"));
-  LAK_TRY(lak::la::chunk_fwd_check(*p));
-  LAK_TRY(lak::la::chunk_fwd_check_workspace(*p));
+  int st = LAK_OK;
+  const lak::OpEntry* e = lookup(p, "lak_op_forward", &st);
+  if (e == nullptr) return st;
+  LAK_TRY(e->check(*p, false));
+  LAK_TRY(check_workspace(*e, *p));
   LAK_TRY(lak::enter());
-  return lak::la::chunk_fwd(*p, lak::current_stream());
+  return e->forward(*p, lak::current_stream());
   LAK_GUARD_END
 }
 
 extern "C" LAK_API int lak_op_backward(const lak_op_params* p) {
   LAK_GUARD_BEGIN
-  if (p == nullptr) return lak::fail(LAK_ERR_INVALID, "lak_op_backward: params pointer is null");
-  const char* name = variant_name(p->variant);
-  return lak::fail(LAK_ERR_UNSUPPORTED, "backward of %s is not implemented in liblak yet",
-                   name != nullptr ? name : "an unknown variant");
+  int st = LAK_OK;
+  const lak::OpEntry* e = lookup(p, "lak_op_backward", &st);
+  if (e == nullptr) return st;
+  if (e->backward == nullptr) {
+    return lak::fail(LAK_ERR_UNSUPPORTED, "backward of %s/%s is not implemented in liblak yet",
+                     variant_name(p->variant), impl_name(p->impl));
+  }
+  LAK_TRY(e->check(*p, true));
+  LAK_TRY(check_workspace(*e, *p));
+  LAK_TRY(lak::enter());
+  return e->backward(*p, lak::current_stream());
   LAK_GUARD_END
 }

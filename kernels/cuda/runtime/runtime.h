@@ -6,6 +6,7 @@
 
 #include <cstdarg>
 #include <cstdint>
+#include <new>
 
 #include "../include/lak.h"
 
