@@ -160,7 +160,10 @@ describe("liblak bindings", { skip: skipNoLib }, () => {
     assert.throws(() => lib.opForward(laParams({ final_z: 0n }).bytes), /'final_z'/);
     assert.throws(() => lib.opForward(laParams({ variant: 9 }).bytes), /'variant'/);
     assert.throws(() => lib.opForward(laParams({ variant: 1 }).bytes), Unsupported);
-    assert.throws(() => lib.opBackward(laParams().bytes), /backward of la\/chunk is not implemented/);
+    assert.throws(
+      () => lib.opBackward(laParams().bytes),
+      /backward of la\/chunk is not implemented/,
+    );
     assert.throws(() => lib.opForward(laParams().bytes), /'workspace'/);
   });
 
