@@ -38,6 +38,28 @@ export interface Cell {
   correctness: Omit<Correctness, "per_output"> & { per_output?: Correctness["per_output"] } | null;
 }
 
+/** One drift measurement (deno task drift): low-precision output against a reference. */
+export interface DriftEntry {
+  variant: string;
+  backend: string;
+  impl?: string;
+  T: number;
+  /** Storage over reference precision, e.g. "bf16/fp64". */
+  dtypes: string;
+  /** Input scenario: model (default), strong-decay, zero-gates. */
+  scenario?: string;
+  /** What the output was compared with, in words. */
+  reference: string;
+  rel_rms: number;
+  max_abs: number;
+  /** rel_rms of o in each block of `block` positions, in sequence order. */
+  per_position: number[];
+  block: number;
+  final_state_rel: number | null;
+  threshold: number;
+  pass: boolean;
+}
+
 export interface Provenance {
   git: { commit: string; dirty: boolean };
   deno: string;
@@ -61,7 +83,7 @@ export interface Results {
   };
   provenance: Provenance;
   cells: Cell[];
-  drift: unknown[];
+  drift: DriftEntry[];
 }
 
 async function command(cmd: string, args: string[]): Promise<string | undefined> {

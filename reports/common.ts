@@ -3,28 +3,11 @@
  * enough that a wrong file fails with one line, the optional drift entries and device peaks
  * (read defensively, since their writers are not part of schema v1's core), and HTML helpers.
  */
-import { type Cell, type Results, SCHEMA } from "../bench/results.ts";
+import { type Cell, type DriftEntry, type Results, SCHEMA } from "../bench/results.ts";
+export type { DriftEntry };
 import { InputError } from "../bench/ops.ts";
 
 /** One `deno task drift` measurement: error of a low-precision run against an fp64 one. */
-export interface DriftEntry {
-  variant: string;
-  backend: string;
-  impl?: string;
-  T: number;
-  /** Storage over reference precision, e.g. "bf16/fp64". */
-  dtypes: string;
-  reference: string;
-  rel_rms: number;
-  max_abs: number;
-  /** Error of each block of `block` positions, in sequence order. */
-  per_position: number[];
-  block: number;
-  final_state_rel: number | null;
-  threshold: number;
-  pass: boolean;
-}
-
 export interface Peaks {
   copy_gbps?: number;
   matmul_tflops?: number;

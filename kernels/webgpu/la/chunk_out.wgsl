@@ -18,7 +18,7 @@ var<workgroup> sX: array<f32, KT * V>;  // S_prev rows or v rows [KT][V]
 @compute @workgroup_size(RT * RV)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n = wid.x;
-  let bh = wid.y + p.bh_base;
+  let bh = wid.y;
   let WGN = RT * RV;
   let tr = lid / RV;
   let tc = lid % RV;
@@ -111,7 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     for (var jp = 0u; jp < MT / 2u; jp++) {
       let v0 = 2u * (tc + jp * RV);
       if (v0 < V) {
-        st_o2(r + v0, accO[i][2u * jp] * inv, accO[i][2u * jp + 1u] * inv, v0 + 1u < V);
+        st2_o(r + v0, accO[i][2u * jp] * inv, accO[i][2u * jp + 1u] * inv, v0 + 1u < V);
       }
     }
   }

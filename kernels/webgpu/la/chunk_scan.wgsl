@@ -8,7 +8,7 @@ const UNROLL: u32 = 8u;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let e = gid.x;
-  let bh = gid.y + p.bh_base;
+  let bh = gid.y;
   let KVZ = K * V + K;
   if (e >= KVZ) { return; }
   var run = 0.0;

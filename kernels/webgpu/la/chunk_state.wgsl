@@ -11,7 +11,7 @@ var<workgroup> sv: array<f32, TT * V>;  // v tile [TT][V]
 @compute @workgroup_size(RK * RV)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n = wid.x;
-  let bh = wid.y + p.bh_base;
+  let bh = wid.y;
   let tr = lid / RV;
   let tc = lid % RV;
   let t0 = n * C;

@@ -1,8 +1,9 @@
 // Shared by the three passes of la forward (chunked). Layouts (row-major):
 //   q, k [B,T,H,K]; v, o [B,T,H,V]; h0, final_state [B,H,K,V]; z0, final_z [B,H,K] (f32)
-//   ws [G, NC, K*V + K] f32 for the G heads bh_base.. of this dispatch (the host splits the
-//   heads into groups so that each group's workspace fits one binding): per chunk its local state φ(K)ᵀV then Σφ(K); after the scan,
+//   ws [B·H, NC, K*V + K] f32: per chunk its local state φ(K)ᵀV then Σφ(K); after the scan,
 //   the state and key sum before that chunk (exclusive prefix, h0/z0 included).
+// B and H are those of one head group (the backend splits heads so every buffer fits a
+// binding); bindings 1–9 are declared by the host (kernel.ts ioSource/f32Source).
 struct Params {
   T: u32,        // tokens per sequence
   H: u32,        // heads
@@ -11,15 +12,10 @@ struct Params {
   scale: f32,    // output scale when not normalizing
   has_h0: u32,
   has_z0: u32,
-  bh_base: u32,  // first head (b·H + h) of this dispatch's group
+  _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read_write> ws: array<f32>;
-@group(0) @binding(6) var<storage, read> h0: array<f32>;
-@group(0) @binding(7) var<storage, read> z0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> final_state: array<f32>;
-@group(0) @binding(9) var<storage, read_write> final_z: array<f32>;
 
 override C: u32 = 64;   // chunk size (tokens)
 override K: u32 = 64;   // key dim
@@ -30,7 +26,7 @@ fn phi(x: f32) -> f32 {
   return select(exp(x), x + 1.0, x > 0.0);
 }
 
-// Element offset of (b, t, h, 0) in a [B,T,H,D] tensor; bh is the global head index.
+// Element offset of (b, t, h, 0) in a [B,T,H,D] tensor; bh = b·H + h.
 fn row_base(bh: u32, t: u32, D: u32) -> u32 {
   let b = bh / p.H;
   let h = bh % p.H;

@@ -1,0 +1,209 @@
+/**
+ * What every WebGPU kernel builder shares: the builder contract the backend's registry holds,
+ * storage-dtype load/store snippets generated per binding, and WGSL compilation with errors
+ * thrown at line:column. A builder sees one head group (`Shape.H` = heads in the group); the
+ * backend splits heads into groups whose buffers each fit one binding (docs/webgpu.md).
+ */
+import type { InputName, OpRequest, OutputName } from "../../bench/ops.ts";
+import type { Mode, Variant } from "../../bench/ops.ts";
+
+export type Storage = "f32" | "f16" | "bf16";
+
+export interface DeviceLimits {
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupsPerDimension: number;
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+/** A buffer name a pass can bind: an op input or output, a workspace, or the uniform block. */
+export type BindName = InputName | OutputName | `ws${string}` | "params";
+
+export interface Pass {
+  label: string;
+  pipeline: GPUComputePipeline;
+  workgroups: [number, number, number];
+}
+
+export interface Kernel {
+  layout: GPUBindGroupLayout;
+  /** Binding number of every name in the layout. */
+  bindings: Partial<Record<BindName, number>>;
+  /** The uniform block bound as `params`. */
+  params: ArrayBuffer;
+  passes: Pass[];
+}
+
+/** A plan for one head group: workspace sizes known before anything is allocated. */
+export interface Plan {
+  /** f32 workspace buffers by name (`ws…`), in bytes. */
+  workspace: Record<string, number>;
+}
+
+export interface KernelBuilder<P extends Plan = Plan> {
+  variant: Variant;
+  impl: string;
+  default: boolean;
+  modes: readonly Mode[];
+  /** Storage dtypes besides f32 and bf16 need shader-f16; listed here when supported. */
+  dtypes: readonly Storage[];
+  description: string;
+  /** Tiles one head group; throws Unsupported when the shape cannot be tiled. */
+  plan(req: OpRequest, dtype: Storage, limits: DeviceLimits): P;
+  /** Compiles the pipelines; `has` says which optional inputs (h0, z0) were given. */
+  build(device: GPUDevice, plan: P, req: OpRequest, has: Set<InputName>): Promise<Kernel>;
+}
+
+/** Inputs bound read-only; every other storage binding is read_write. */
+export const INPUT_NAMES: ReadonlySet<string> = new Set<InputName>([
+  "q",
+  "k",
+  "v",
+  "g",
+  "beta",
+  "mem",
+  "h0",
+  "z0",
+  "do",
+]);
+
+/** Tensors kept in f32 whatever the storage dtype: states, their gradients, per-token scalars' grads. */
+export const F32_TENSORS: ReadonlySet<string> = new Set([
+  "h0",
+  "z0",
+  "final_state",
+  "final_z",
+  "dh0",
+  "dz0",
+  "dbeta",
+]);
+
+export function layoutFor(
+  device: GPUDevice,
+  label: string,
+  bindings: Partial<Record<BindName, number>>,
+): GPUBindGroupLayout {
+  const S = GPUShaderStage.COMPUTE;
+  return device.createBindGroupLayout({
+    label,
+    entries: Object.entries(bindings).map(([name, binding]) => ({
+      binding: binding!,
+      visibility: S,
+      buffer: {
+        type: name === "params"
+          ? "uniform" as const
+          : INPUT_NAMES.has(name)
+          ? "read-only-storage" as const
+          : "storage" as const,
+      },
+    })),
+  });
+}
+
+/**
+ * WGSL declarations for storage-dtype tensors: for each `[name, binding]` an array binding and
+ * `ld_<name>(i) -> f32`; outputs also get `st2_<name>(i, a, b, both)` storing elements i and
+ * (when `both`) i + 1, i even. bf16 is 16-bit words paired in u32s (element 2w low half), so a
+ * bf16 store writes a whole word and needs both halves from the same invocation.
+ */
+export function ioSource(dtype: Storage, tensors: [BindName, number][]): string {
+  const out: string[] = [];
+  if (dtype === "f16") out.push("enable f16;");
+  if (dtype === "bf16") {
+    out.push(
+      "fn bf16_at(w: u32, i: u32) -> f32 {",
+      "  return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));",
+      "}",
+      "fn to_bf16(x: f32) -> u32 {",
+      "  let b = bitcast<u32>(x);",
+      "  if ((b & 0x7fffffffu) > 0x7f800000u) { return 0x7fc0u; }",
+      "  return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;",
+      "}",
+    );
+  }
+  const elem = dtype === "f32" ? "f32" : dtype === "f16" ? "f16" : "u32";
+  for (const [name, binding] of tensors) {
+    const ro = INPUT_NAMES.has(name);
+    const v = `t_${name}`;
+    out.push(
+      `@group(0) @binding(${binding}) var<storage, ${
+        ro ? "read" : "read_write"
+      }> ${v}: array<${elem}>;`,
+    );
+    if (dtype === "bf16") {
+      out.push(`fn ld_${name}(i: u32) -> f32 { return bf16_at(${v}[i >> 1u], i); }`);
+    } else if (dtype === "f16") {
+      out.push(`fn ld_${name}(i: u32) -> f32 { return f32(${v}[i]); }`);
+    } else {
+      out.push(`fn ld_${name}(i: u32) -> f32 { return ${v}[i]; }`);
+    }
+    if (ro) continue;
+    if (dtype === "bf16") {
+      out.push(
+        `fn st2_${name}(i: u32, a: f32, b: f32, both: bool) {`,
+        `  ${v}[i >> 1u] = to_bf16(a) | (to_bf16(b) << 16u);`,
+        "}",
+      );
+    } else {
+      const cv = dtype === "f16" ? "f16" : "";
+      out.push(
+        `fn st2_${name}(i: u32, a: f32, b: f32, both: bool) {`,
+        `  ${v}[i] = ${cv}(a);`,
+        `  if (both) { ${v}[i + 1u] = ${cv}(b); }`,
+        "}",
+      );
+    }
+  }
+  return out.join("\n");
+}
+
+/** Declarations of f32 storage bindings (states, workspaces): `var<storage, …> <name>: array<f32>`. */
+export function f32Source(buffers: [BindName, number][]): string {
+  return buffers.map(([name, binding]) =>
+    `@group(0) @binding(${binding}) var<storage, ${
+      INPUT_NAMES.has(name) ? "read" : "read_write"
+    }> ${name}: array<f32>;`
+  ).join("\n");
+}
+
+const files = new Map<string, Promise<string>>();
+/** Text of a .wgsl file next to `base` (an import.meta.url), cached. */
+export function wgslFile(base: string, name: string): Promise<string> {
+  const url = new URL(name, base).href;
+  let s = files.get(url);
+  if (!s) {
+    s = Deno.readTextFile(new URL(url));
+    files.set(url, s);
+  }
+  return s;
+}
+
+/** Compiles one compute pipeline; WGSL errors are thrown with line:column. */
+export async function compile(
+  device: GPUDevice,
+  label: string,
+  layout: GPUBindGroupLayout,
+  code: string,
+  constants: Record<string, number>,
+): Promise<GPUComputePipeline> {
+  const module = device.createShaderModule({ label, code });
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === "error");
+  if (errors.length > 0) {
+    throw new Error(
+      `WGSL ${label}: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")}`,
+    );
+  }
+  return await device.createComputePipelineAsync({
+    label,
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module, entryPoint: "main", constants },
+  });
+}
+
+/** Which storage dtype a tensor has on the device for a storage dtype of the op. */
+export function tensorStorage(name: string, dtype: Storage): Storage {
+  return F32_TENSORS.has(name) ? "f32" : dtype;
+}
