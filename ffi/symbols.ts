@@ -1,5 +1,5 @@
 /**
- * The FFI symbol table of liblak (kernels/cuda/include/lak.h, LAK_ABI_VERSION 1): one entry
+ * The FFI symbol table of liblak (kernels/cuda/include/lak.h, LAK_ABI_VERSION 2): one entry
  * per exported function, each parameter annotated with its C type. Every function returns an
  * int status (0 = ok). Device pointers, streams and events are uint64_t handles (bigint).
  */

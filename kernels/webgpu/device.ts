@@ -134,11 +134,12 @@ export class BufferPool {
   }
 }
 
-/** Reads a buffer back through a staging copy. */
+/** Reads `size` bytes of a buffer from `offset` (both multiples of 4) through a staging copy. */
 export async function readBuffer(
   device: GPUDevice,
   src: GPUBuffer,
   size = src.size,
+  offset = 0,
 ): Promise<ArrayBuffer> {
   const staging = device.createBuffer({
     size,
@@ -146,7 +147,7 @@ export async function readBuffer(
   });
   try {
     const enc = device.createCommandEncoder();
-    enc.copyBufferToBuffer(src, 0, staging, 0, size);
+    enc.copyBufferToBuffer(src, offset, staging, 0, size);
     device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     return staging.getMappedRange().slice(0);

@@ -105,10 +105,14 @@ export function layoutFor(
 /**
  * WGSL declarations for storage-dtype tensors: for each `[name, binding]` an array binding and
  * `ld_<name>(i) -> f32`; outputs also get `st2_<name>(i, a, b, both)` storing elements i and
- * (when `both`) i + 1, i even. bf16 is 16-bit words paired in u32s (element 2w low half), so a
+ * (when `both`) i + 1, i even. Inputs are read-only unless `writable` says otherwise. bf16 is 16-bit words paired in u32s (element 2w low half), so a
  * bf16 store writes a whole word and needs both halves from the same invocation.
  */
-export function ioSource(dtype: Storage, tensors: [BindName, number][]): string {
+export function ioSource(
+  dtype: Storage,
+  tensors: [string, number][],
+  writable: (name: string) => boolean = (name) => !INPUT_NAMES.has(name),
+): string {
   const out: string[] = [];
   if (dtype === "f16") out.push("enable f16;");
   if (dtype === "bf16") {
@@ -125,7 +129,7 @@ export function ioSource(dtype: Storage, tensors: [BindName, number][]): string 
   }
   const elem = dtype === "f32" ? "f32" : dtype === "f16" ? "f16" : "u32";
   for (const [name, binding] of tensors) {
-    const ro = INPUT_NAMES.has(name);
+    const ro = !writable(name);
     const v = `t_${name}`;
     out.push(
       `@group(0) @binding(${binding}) var<storage, ${
@@ -160,7 +164,7 @@ export function ioSource(dtype: Storage, tensors: [BindName, number][]): string 
 }
 
 /** Declarations of f32 storage bindings (states, workspaces): `var<storage, …> <name>: array<f32>`. */
-export function f32Source(buffers: [BindName, number][]): string {
+export function f32Source(buffers: [string, number][]): string {
   return buffers.map(([name, binding]) =>
     `@group(0) @binding(${binding}) var<storage, ${
       INPUT_NAMES.has(name) ? "read" : "read_write"

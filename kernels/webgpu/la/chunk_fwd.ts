@@ -3,13 +3,22 @@
  *   1. chunk_state.wgsl — per (chunk, head): local φ(K)ᵀV and Σφ(K) into an f32 workspace;
  *   2. chunk_scan.wgsl  — per head: exclusive prefix over chunks (h0/z0 first), totals out;
  *   3. chunk_out.wgsl   — per (chunk, head): o from the prefix state and the causal block.
- * This module plans the tiling for a shape, builds the pipelines and says how to dispatch;
- * buffers and timing belong to the backend (bench/backends/webgpu.ts).
+ * This module plans the tiling for one head group and builds the pipelines; buffers, head
+ * groups and timing belong to the backend (bench/backends/webgpu.ts).
  */
-import type { OpParams, Shape } from "../../../bench/ops.ts";
+import type { OpRequest, Shape } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
-
-export type LaStorage = "f32" | "f16" | "bf16";
+import {
+  compile,
+  type DeviceLimits,
+  f32Source,
+  ioSource,
+  type KernelBuilder,
+  layoutFor,
+  type Plan,
+  type Storage,
+  wgslFile,
+} from "../kernel.ts";
 
 /** Binding numbers shared by the three passes (one bind group layout for all). */
 export const BIND = {
@@ -25,21 +34,14 @@ export const BIND = {
   final_z: 9,
 } as const;
 
-export interface LaChunkPlan {
-  dtype: LaStorage;
+export interface LaChunkPlan extends Plan {
+  dtype: Storage;
   C: number;
   /** Chunks per sequence. */
   NC: number;
   BH: number;
   /** f32 words per (head, chunk) in the workspace: K·V state + K key sum. */
   KVZ: number;
-  /** Workspace bytes over all groups. */
-  wsBytes: number;
-  /**
-   * Heads split into groups, each with its own workspace buffer (one binding each) and its
-   * own dispatches: group g covers heads base..base+count-1.
-   */
-  groups: { base: number; count: number }[];
   normalize: boolean;
   scale: number;
   state: { RK: number; RV: number; TT: number };
@@ -49,24 +51,11 @@ export interface LaChunkPlan {
   shared: { state: number; out: number };
 }
 
-export interface DeviceLimits {
-  maxComputeWorkgroupStorageSize: number;
-  maxComputeInvocationsPerWorkgroup: number;
-  maxComputeWorkgroupSizeX: number;
-  maxComputeWorkgroupsPerDimension: number;
-  maxStorageBufferBindingSize: number;
-  maxBufferSize: number;
-}
-
 const MT = 4; // per-invocation register tile, as in common.wgsl
 
 /** Chooses tile shapes for a problem; throws Unsupported when the shape cannot be tiled. */
-export function planLaChunk(
-  shape: Shape,
-  params: OpParams,
-  dtype: LaStorage,
-  limits: DeviceLimits,
-): LaChunkPlan {
+export function planLaChunk(req: OpRequest, dtype: Storage, limits: DeviceLimits): LaChunkPlan {
+  const { shape, params } = req;
   const { B, T, H, K, V } = shape;
   const C = Math.min(params.chunk_size, T);
   const NC = Math.ceil(T / C);
@@ -108,25 +97,14 @@ export function planLaChunk(
     );
   }
   const KVZ = K * V + K;
-  const perHead = 4 * NC * KVZ;
-  const maxWs = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-  if (perHead > maxWs) {
-    throw new Unsupported(
-      `webgpu la/chunk: one head's workspace is ${perHead} bytes (${NC} chunks × ${KVZ} f32), ` +
-        `above maxStorageBufferBindingSize ${maxWs}; use a larger chunk_size`,
-    );
-  }
-  const G = Math.min(limits.maxComputeWorkgroupsPerDimension, Math.floor(maxWs / perHead));
-  const groups: { base: number; count: number }[] = [];
-  for (let base = 0; base < BH; base += G) groups.push({ base, count: Math.min(G, BH - base) });
+  const wsBytes = 4 * BH * NC * KVZ;
   return {
     dtype,
     C,
     NC,
     BH,
     KVZ,
-    wsBytes: perHead * BH,
-    groups,
+    workspace: { ws: wsBytes },
     normalize: params.normalize,
     scale: params.scale,
     state,
@@ -136,114 +114,8 @@ export function planLaChunk(
   };
 }
 
-const sources = new Map<string, Promise<string>>();
-function source(name: string): Promise<string> {
-  let s = sources.get(name);
-  if (!s) {
-    s = Deno.readTextFile(new URL(`./${name}`, import.meta.url));
-    sources.set(name, s);
-  }
-  return s;
-}
-
-/** WGSL text of one pass for a storage dtype: io snippet, common declarations, pass body. */
-export async function passSource(
-  dtype: LaStorage,
-  pass: "state" | "scan" | "out",
-): Promise<string> {
-  const [io, common, body] = await Promise.all([
-    source(`io_${dtype}.wgsl`),
-    source("common.wgsl"),
-    source(`chunk_${pass}.wgsl`),
-  ]);
-  return `${io}\n${common}\n${body}`;
-}
-
-export interface LaChunkPass {
-  label: string;
-  pipeline: GPUComputePipeline;
-  /** Workgroup counts for a group of `heads` heads. */
-  workgroups: (heads: number) => [number, number];
-}
-
-export interface LaChunkKernel {
-  layout: GPUBindGroupLayout;
-  passes: LaChunkPass[];
-}
-
-export function bindGroupLayout(device: GPUDevice): GPUBindGroupLayout {
-  const S = GPUShaderStage.COMPUTE;
-  const ro = { buffer: { type: "read-only-storage" as const } };
-  const rw = { buffer: { type: "storage" as const } };
-  return device.createBindGroupLayout({
-    label: "la/chunk",
-    entries: [
-      { binding: BIND.params, visibility: S, buffer: { type: "uniform" } },
-      { binding: BIND.q, visibility: S, ...ro },
-      { binding: BIND.k, visibility: S, ...ro },
-      { binding: BIND.v, visibility: S, ...ro },
-      { binding: BIND.o, visibility: S, ...rw },
-      { binding: BIND.ws, visibility: S, ...rw },
-      { binding: BIND.h0, visibility: S, ...ro },
-      { binding: BIND.z0, visibility: S, ...ro },
-      { binding: BIND.final_state, visibility: S, ...rw },
-      { binding: BIND.final_z, visibility: S, ...rw },
-    ],
-  });
-}
-
-/** Compiles the three pipelines; compilation errors surface as thrown Errors. */
-export async function buildLaChunk(
-  device: GPUDevice,
-  plan: LaChunkPlan,
-  shape: Shape,
-): Promise<LaChunkKernel> {
-  const layout = bindGroupLayout(device);
-  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-  const { K, V } = shape;
-  const dims = { C: plan.C, K, V };
-  const make = async (pass: "state" | "scan" | "out", constants: Record<string, number>) => {
-    const code = await passSource(plan.dtype, pass);
-    const module = device.createShaderModule({ label: `la/chunk_${pass}/${plan.dtype}`, code });
-    const info = await module.getCompilationInfo();
-    const errors = info.messages.filter((m) => m.type === "error");
-    if (errors.length > 0) {
-      throw new Error(
-        `WGSL la/chunk_${pass} (${plan.dtype}): ${
-          errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")
-        }`,
-      );
-    }
-    return device.createComputePipelineAsync({
-      label: `la/chunk_${pass}/${plan.dtype}`,
-      layout: pipelineLayout,
-      compute: { module, entryPoint: "main", constants },
-    });
-  };
-  const norm = plan.normalize ? 1 : 0;
-  const [state, scan, out] = await Promise.all([
-    make("state", { ...dims, ...plan.state }),
-    make("scan", { K, V, WG: plan.scan.WG, NORMALIZE: norm }),
-    make("out", { ...dims, ...plan.out, NORMALIZE: norm }),
-  ]);
-  return {
-    layout,
-    passes: [
-      { label: "state", pipeline: state, workgroups: (n) => [plan.NC, n] },
-      { label: "scan", pipeline: scan, workgroups: (n) => [Math.ceil(plan.KVZ / plan.scan.WG), n] },
-      { label: "out", pipeline: out, workgroups: (n) => [plan.NC, n] },
-    ],
-  };
-}
-
-/** The uniform block of common.wgsl (`Params`) for the group starting at head `bhBase`. */
-export function paramsBlock(
-  plan: LaChunkPlan,
-  shape: Shape,
-  hasH0: boolean,
-  hasZ0: boolean,
-  bhBase: number,
-): ArrayBuffer {
+/** The uniform block of common.wgsl (`Params`). */
+function paramsBlock(plan: LaChunkPlan, shape: Shape, hasH0: boolean, hasZ0: boolean) {
   const buf = new ArrayBuffer(32);
   const dv = new DataView(buf);
   dv.setUint32(0, shape.T, true);
@@ -253,6 +125,59 @@ export function paramsBlock(
   dv.setFloat32(16, plan.scale, true);
   dv.setUint32(20, hasH0 ? 1 : 0, true);
   dv.setUint32(24, hasZ0 ? 1 : 0, true);
-  dv.setUint32(28, bhBase, true);
   return buf;
 }
+
+export const laChunk: KernelBuilder<LaChunkPlan> = {
+  variant: "la",
+  impl: "chunk",
+  default: true,
+  modes: ["fwd"],
+  dtypes: ["f32", "f16", "bf16"],
+  description: "chunked la forward in 3 WGSL passes: chunk states, prefix over chunks, outputs",
+  plan: planLaChunk,
+  async build(device, plan, req, has) {
+    const layout = layoutFor(device, "la/chunk", BIND);
+    const { K, V } = req.shape;
+    const dims = { C: plan.C, K, V };
+    const head = [
+      ioSource(plan.dtype, [["q", BIND.q], ["k", BIND.k], ["v", BIND.v], ["o", BIND.o]]),
+      f32Source([
+        ["ws", BIND.ws],
+        ["h0", BIND.h0],
+        ["z0", BIND.z0],
+        ["final_state", BIND.final_state],
+        ["final_z", BIND.final_z],
+      ]),
+      await wgslFile(import.meta.url, "common.wgsl"),
+    ].join("\n");
+    const make = async (pass: "state" | "scan" | "out", constants: Record<string, number>) =>
+      compile(
+        device,
+        `la/chunk_${pass}/${plan.dtype}`,
+        layout,
+        `${head}\n${await wgslFile(import.meta.url, `chunk_${pass}.wgsl`)}`,
+        constants,
+      );
+    const norm = plan.normalize ? 1 : 0;
+    const [state, scan, out] = await Promise.all([
+      make("state", { ...dims, ...plan.state }),
+      make("scan", { K, V, WG: plan.scan.WG, NORMALIZE: norm }),
+      make("out", { ...dims, ...plan.out, NORMALIZE: norm }),
+    ]);
+    return {
+      layout,
+      bindings: BIND,
+      params: paramsBlock(plan, req.shape, has.has("h0"), has.has("z0")),
+      passes: [
+        { label: "state", pipeline: state, workgroups: [plan.NC, plan.BH, 1] },
+        {
+          label: "scan",
+          pipeline: scan,
+          workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1],
+        },
+        { label: "out", pipeline: out, workgroups: [plan.NC, plan.BH, 1] },
+      ],
+    };
+  },
+};
