@@ -3,7 +3,14 @@
  * into cells from what each open backend says it implements.
  */
 import type { BackendName, ImplInfo } from "./backends/backend.ts";
-import { InputError, type Mode, MODES, type Variant, VARIANTS } from "./ops.ts";
+import { InputError, type Variant, VARIANTS } from "./ops.ts";
+
+/**
+ * What a cell times: fwd (forward), bwd (backward alone, after an untimed forward's inputs
+ * are in place), fwdbwd (forward then backward). bwd and fwdbwd run the op's fwdbwd request.
+ */
+export type BenchMode = "fwd" | "bwd" | "fwdbwd";
+export const BENCH_MODES: readonly BenchMode[] = ["fwd", "bwd", "fwdbwd"];
 import { type Dtype, DTYPES } from "./tensor.ts";
 import { BACKENDS } from "./backends/backend.ts";
 
@@ -17,7 +24,7 @@ export interface MatrixSpec {
   impls: string[];
   T: number[];
   dtypes: Dtype[];
-  modes: Mode[];
+  modes: BenchMode[];
   B: number;
   H: number;
   K: number;
@@ -42,7 +49,7 @@ const BASE: Omit<MatrixSpec, "T" | "backends"> = {
   variants: [...VARIANTS],
   impls: [],
   dtypes: ["bf16", "f32", "f16", "f64"],
-  modes: ["fwd", "fwdbwd"],
+  modes: ["fwd", "bwd", "fwdbwd"],
   B: 1,
   H: 8,
   K: 64,
@@ -66,6 +73,7 @@ export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
         ...BASE,
         backends: [...BACKENDS],
         T: gpu ? [4096, 16384] : [256, 1024, 2048],
+        modes: ["fwd", "fwdbwd"],
         H: 2,
         K: 32,
         V: 32,
@@ -168,7 +176,7 @@ export function applyOverrides(
           s.dtypes = list("config dtypes", asList(value), DTYPES);
           break;
         case "modes":
-          s.modes = list("config modes", asList(value), MODES);
+          s.modes = list("config modes", asList(value), BENCH_MODES);
           break;
         case "impls":
           s.impls = asList(value).split(",").filter(Boolean);
@@ -196,7 +204,7 @@ export function applyOverrides(
   if (flags.impl) s.impls = flags.impl.split(",").map((x) => x.trim());
   if (flags.T) s.T = flags.T.split(",").map(parseTokens);
   if (flags.dtype) s.dtypes = list("--dtype", flags.dtype, DTYPES);
-  if (flags.mode) s.modes = list("--mode", flags.mode, MODES);
+  if (flags.mode) s.modes = list("--mode", flags.mode, BENCH_MODES);
   for (const k of ["B", "H", "K", "V", "M"] as const) {
     if (flags[k] !== undefined) s[k] = positiveInt(`--${k}`, flags[k]);
   }
@@ -231,7 +239,7 @@ export interface PlannedCell {
   variant: Variant;
   impl: string;
   dtype: Dtype;
-  mode: Mode;
+  mode: BenchMode;
   T: number;
 }
 
@@ -268,7 +276,7 @@ export function planCells(spec: MatrixSpec, backends: BackendCatalog[]): Planned
         for (const dtype of spec.dtypes) {
           if (!info.dtypes.includes(dtype)) continue;
           for (const mode of spec.modes) {
-            if (!info.modes.includes(mode)) continue;
+            if (!info.modes.includes(mode === "bwd" ? "fwdbwd" : mode)) continue;
             for (const T of spec.T) {
               const c = { backend: backend.name, variant, impl: info.impl, dtype, mode, T };
               cells.push({ ...c, id: cellId(c, spec) });

@@ -3,7 +3,8 @@
  * changes meaning without a new schema version. docs/results-schema.md documents each field.
  */
 import type { DeviceInfo } from "./backends/backend.ts";
-import type { Mode, OpParams, Variant } from "./ops.ts";
+import type { OpParams, Variant } from "./ops.ts";
+import type { BenchMode } from "./matrix.ts";
 import type { SampleStats } from "./stats.ts";
 import type { Correctness } from "./correctness.ts";
 
@@ -22,7 +23,8 @@ export interface Cell {
   backend: string;
   impl: string;
   dtype: string;
-  mode: Mode;
+  /** fwd, bwd (the backward alone) or fwdbwd. */
+  mode: BenchMode;
   shape: { B: number; T: number; H: number; K: number; V: number; M?: number };
   params: OpParams;
   /** cold: L2 flushed before every sample; hot: back-to-back. */

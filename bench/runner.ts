@@ -37,14 +37,15 @@ export async function runCell(
       ops.push(await backend.prepare(req, { random: { seed: seed + i } }, { impl, dtype }));
     }
     const cold = spec.timing === "cold";
-    for (const op of ops) await op.time({ cold, samples: spec.warmup });
+    const part = planned.mode === "bwd" ? "bwd" : "all";
+    for (const op of ops) await op.time({ cold, samples: spec.warmup, part });
     const samples: number[] = [];
     const started = performance.now();
     let stop = "";
     for (let round = 0; !stop; round++) {
       const op = ops[round % ops.length];
       const batch = Math.max(1, Math.min(5, spec.max_samples - samples.length));
-      samples.push(...(await op.time({ cold, samples: batch })));
+      samples.push(...(await op.time({ cold, samples: batch, part })));
       if (
         samples.length >= spec.min_samples &&
         relativeHalfWidth(summarize(samples)) <= spec.ci_target
@@ -90,7 +91,7 @@ export function newCell(planned: PlannedCell, spec: MatrixSpec): { cell: Cell; r
     M: variant === "rmt" ? spec.M : 0,
   };
   const params = defaultParams(variant, spec.K);
-  const req: OpRequest = { variant, mode, params, shape };
+  const req: OpRequest = { variant, mode: mode === "fwd" ? "fwd" : "fwdbwd", params, shape };
   const cell: Cell = {
     id: planned.id,
     variant,

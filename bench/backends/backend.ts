@@ -40,6 +40,11 @@ export interface TimingOptions {
   cold: boolean;
   /** Samples to take; each is one run of the prepared op (its request's mode), timed on the device. */
   samples: number;
+  /**
+   * all (default): the whole request (forward, or forward then backward); bwd: the backward
+   * pass alone, for a fwdbwd request. A backend that cannot separate it throws Unsupported.
+   */
+  part?: "all" | "bwd";
 }
 
 /**

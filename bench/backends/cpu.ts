@@ -11,7 +11,7 @@ import type {
   PreparedOp,
   PrepareOptions,
 } from "./backend.ts";
-import { findImpl, isRandomSource, type RandomSource } from "./backend.ts";
+import { findImpl, isRandomSource, type RandomSource, Unsupported } from "./backend.ts";
 import { prefixInputs, randomInputs } from "../inputs.ts";
 import { type Inputs, type OpRequest, type Outputs, outputShapes, VARIANTS } from "../ops.ts";
 import { tensor, toF64 } from "../tensor.ts";
@@ -103,7 +103,12 @@ export class CpuBackend implements Backend {
         return Promise.resolve(result);
       },
       inputs: (tokens) => Promise.resolve(prefixInputs(inputs, tokens)),
-      time: ({ samples }) => {
+      time: ({ samples, part }) => {
+        if (part === "bwd") {
+          throw new Unsupported(
+            "cpu cannot time the backward alone: its references' backward recomputes the forward",
+          );
+        }
         const times: number[] = [];
         for (let i = 0; i < samples; i++) {
           const t0 = performance.now();

@@ -275,7 +275,8 @@ class CudaBackend implements Backend {
         for (let i = 0; i < t.samples; i++) {
           if (t.cold) lib.l2Flush();
           lib.eventRecord(events[2 * i]);
-          launch();
+          if (t.part === "bwd") lib.opBackward(p.bytes);
+          else launch();
           lib.eventRecord(events[2 * i + 1]);
         }
         lib.synchronize();

@@ -1,10 +1,13 @@
 /**
  * The `webgpu` backend: WGSL kernels through Deno's built-in WebGPU (wgpu). See docs/webgpu.md.
+ * Kernels come from a registry of builders per (variant, impl) (kernels/webgpu/kernel.ts); this
+ * file owns what they share: head groups that keep every buffer within one binding, uploads,
+ * device-side random inputs, poison, readback and timing.
  */
-import type { Inputs, OpRequest, OutputName, Outputs } from "../ops.ts";
+import type { InputName, Inputs, OpRequest, OutputName, Outputs, Variant } from "../ops.ts";
 import { outputShapes } from "../ops.ts";
 import { cast, type Dtype, numel, type Tensor, tensor } from "../tensor.ts";
-import { prefixInputs, randomInputs } from "../inputs.ts";
+import { inputShape, requiredInputs } from "../ops.ts";
 import {
   type Backend,
   type DeviceInfo,
@@ -29,19 +32,25 @@ import {
 } from "../../kernels/webgpu/device.ts";
 import { type Encode, TICK_NS, timePasses, type Timer } from "../../kernels/webgpu/timing.ts";
 import {
-  BIND,
-  buildLaChunk,
-  type LaStorage,
-  paramsBlock,
-  planLaChunk,
-} from "../../kernels/webgpu/la/chunk_fwd.ts";
+  type BindName,
+  type Kernel,
+  type KernelBuilder,
+  type Plan,
+  type Storage,
+  tensorStorage,
+} from "../../kernels/webgpu/kernel.ts";
+import { RandomFill } from "../../kernels/webgpu/random.ts";
+import { laChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
 
-const NAN_WORD: Record<LaStorage, number> = {
+/** Every kernel the backend offers, one builder per (variant, impl). */
+// deno-lint-ignore no-explicit-any
+const REGISTRY: KernelBuilder<any>[] = [laChunk];
+
+const NAN_WORD: Record<Storage, number> = {
   f32: 0x7fc00000,
   f16: 0x7e007e00,
   bf16: 0x7fc07fc0,
 };
-
 /** Bytes cleared before each cold sample: above the H100's 50 MB L2 and CPU LLCs. */
 const FLUSH_BYTES = 256 << 20;
 
@@ -66,6 +75,7 @@ class WebGpuBackend implements Backend {
   readonly pool: BufferPool;
   readonly timer: Timer;
   #scratch: GPUBuffer | null = null;
+  #random: RandomFill | null = null;
   #lost: string | null = null;
 
   constructor(readonly gpu: OpenedDevice, readonly opts: WebGpuOptions = {}) {
@@ -100,17 +110,21 @@ class WebGpuBackend implements Backend {
   }
 
   impls(): ImplInfo[] {
-    const dtypes: Dtype[] = this.gpu.features.includes("shader-f16")
-      ? ["f32", "f16", "bf16"]
-      : ["f32", "bf16"];
-    return [{
-      variant: "la",
-      impl: "chunk",
-      default: true,
-      dtypes,
-      modes: ["fwd"],
-      description: "chunked la forward in 3 WGSL passes: chunk states, prefix over chunks, outputs",
-    }];
+    const f16 = this.gpu.features.includes("shader-f16");
+    return REGISTRY.map((b) => ({
+      variant: b.variant,
+      impl: b.impl,
+      default: b.default,
+      dtypes: b.dtypes.filter((d) => d !== "f16" || f16),
+      modes: b.modes,
+      description: b.description,
+    }));
+  }
+
+  /** The device-side random input generator, made on first use. */
+  get random(): RandomFill {
+    this.#random ??= new RandomFill(this.device, this.gpu.limits.maxComputeWorkgroupsPerDimension);
+    return this.#random;
   }
 
   /** A buffer larger than the last-level cache, cleared before each cold sample. */
@@ -131,42 +145,60 @@ class WebGpuBackend implements Backend {
     opts: PrepareOptions,
   ): Promise<PreparedOp> {
     findImpl(this, req.variant, opts.impl, opts.dtype, req.mode);
-    const dtype = opts.dtype as LaStorage;
+    const builder = REGISTRY.find((b) => b.variant === req.variant && b.impl === opts.impl)!;
+    const dtype = opts.dtype as Storage;
     const device = this.device;
-    const shape = req.shape;
     const granted = this.gpu.limits;
-    const limits = {
-      ...granted,
-      maxStorageBufferBindingSize: Math.min(
-        granted.maxStorageBufferBindingSize,
-        this.opts.bindingLimit ?? Infinity,
-      ),
+    const maxBind = Math.min(
+      granted.maxStorageBufferBindingSize,
+      granted.maxBufferSize,
+      this.opts.bindingLimit ?? Infinity,
+    );
+    const limits = { ...granted, maxStorageBufferBindingSize: maxBind };
+    const random = isRandomSource(source) ? source.random.seed : null;
+    const given: Inputs = random === null ? source as Inputs : {};
+    const names = random === null
+      ? Object.keys(given) as InputName[]
+      : requiredInputs(req.variant, req.mode);
+    const shapes: Partial<Record<InputName | OutputName, number[]>> = {
+      ...outputShapes(req, given),
     };
-    // WGSL has no device-side generator yet: random inputs are drawn on the host.
-    const inputs = isRandomSource(source) ? randomInputs(req, dtype, source.random.seed) : source;
-    const esize = dtype === "f32" ? 4 : 2;
-    const outShapes = outputShapes(req, inputs);
+    for (const n of names) shapes[n] = inputShape(n, req.shape);
 
-    // Size checks before anything is allocated: one binding per tensor for now.
-    const maxBind = limits.maxStorageBufferBindingSize;
-    const maxBuf = this.gpu.limits.maxBufferSize;
-    const sizes: [string, number][] = [
-      ["q", numel(inputs.q!.shape) * esize],
-      ["k", numel(inputs.k!.shape) * esize],
-      ["v", numel(inputs.v!.shape) * esize],
-      ["o", numel(outShapes.o!) * esize],
-    ];
-    for (const [name, bytes] of sizes) {
-      if (bytes > maxBind || bytes > maxBuf) {
+    // Head groups: the fewest equal groups (a divisor of H) whose buffers each fit a binding.
+    const { H } = req.shape;
+    const bytesOf = (name: string, hg: number) =>
+      Math.ceil(numel(shapes[name as InputName]!) / H * hg * esize(tensorStorage(name, dtype)));
+    let G = 0;
+    let plan: Plan | null = null;
+    let firstProblem = "";
+    for (let g = 1; g <= H; g++) {
+      if (H % g !== 0) continue;
+      const hg = H / g;
+      const sub: OpRequest = { ...req, shape: { ...req.shape, H: hg } };
+      const p: Plan = builder.plan(sub, dtype, limits);
+      const sizes: [string, number][] = [
+        ...Object.keys(shapes).map((n) => [n, bytesOf(n, hg)] as [string, number]),
+        ...Object.entries(p.workspace),
+      ];
+      const over = sizes.find(([, b]) => b > maxBind);
+      if (!over) {
+        G = g;
+        plan = p;
+        break;
+      }
+      if (g === 1) firstProblem = `${over[0]} needs ${over[1]} bytes`;
+      if (g === H) {
         throw new Unsupported(
-          `webgpu la/chunk: ${name} needs ${bytes} bytes in one binding, above ` +
-            `maxStorageBufferBindingSize ${maxBind} (maxBufferSize ${maxBuf}); splitting large ` +
-            `q/k/v/o into bound windows is not implemented yet`,
+          `webgpu ${req.variant}/${builder.impl}: ${firstProblem} in one binding, and even one ` +
+            `head per group needs ${over[1]} bytes for ${over[0]}, above ` +
+            `maxStorageBufferBindingSize ${maxBind} (maxBufferSize ${granted.maxBufferSize})`,
         );
       }
     }
-
-    const plan = planLaChunk(shape, req.params, dtype, limits);
+    const Hg = H / G;
+    const sub: OpRequest = { ...req, shape: { ...req.shape, H: Hg } };
+    const has = new Set(names);
     const pool = this.pool;
     const owned: GPUBuffer[] = [];
     const make = (label: string, size: number, usage: number) => {
@@ -175,63 +207,73 @@ class WebGpuBackend implements Backend {
       return b;
     };
     try {
-      const kernel = await scoped(
+      const kernel: Kernel = await scoped(
         device,
-        "la/chunk pipeline creation",
-        () => buildLaChunk(device, plan, shape),
+        `${req.variant}/${builder.impl} pipeline creation`,
+        () => builder.build(device, plan!, sub, has),
       );
-      const built = await scoped(device, "la/chunk buffer allocation and upload", () => {
-        const inBuf = (name: "q" | "k" | "v") => {
-          const t = cast(inputs[name]!, dtype);
-          const b = make(name, t.data.byteLength, STORAGE | COPY_DST);
-          upload(device, b, t.data);
-          return b;
+      const groups = await scoped(device, "buffer allocation and upload", async () => {
+        const dummies = new Map<string, GPUBuffer>();
+        const dummy = (name: string) => {
+          let d = dummies.get(name);
+          if (!d) dummies.set(name, d = make(`${name} (absent)`, 4, STORAGE));
+          return d;
         };
-        const f32In = (name: "h0" | "z0") => {
-          const src = inputs[name];
-          const t = src ? cast(src, "f32") : null;
-          const b = make(name, t ? t.data.byteLength : 4, STORAGE | COPY_DST);
-          if (t) upload(device, b, t.data);
-          return b;
-        };
-        const bufs = {
-          q: inBuf("q"),
-          k: inBuf("k"),
-          v: inBuf("v"),
-          o: make("o", numel(outShapes.o!) * esize, STORAGE | COPY_SRC | COPY_DST),
-          h0: f32In("h0"),
-          z0: f32In("z0"),
-          final_state: make(
-            "final_state",
-            numel(outShapes.final_state!) * 4,
-            STORAGE | COPY_SRC | COPY_DST,
-          ),
-          final_z: make(
-            "final_z",
-            outShapes.final_z ? numel(outShapes.final_z) * 4 : 4,
-            STORAGE | COPY_SRC | COPY_DST,
-          ),
-        };
-        // One workspace, uniform block and bind group per head group (see planLaChunk).
-        const groups = plan.groups.map((g, gi) => {
-          const params = make(`params[${gi}]`, 32, GPUBufferUsage.UNIFORM | COPY_DST);
-          const block = paramsBlock(plan, shape, !!inputs.h0, !!inputs.z0, g.base);
-          upload(device, params, new Uint8Array(block));
-          const ws = make(`workspace[${gi}]`, 4 * g.count * plan.NC * plan.KVZ, STORAGE);
-          const all = { ...bufs, params, ws };
+        const params = make("params", kernel.params.byteLength, GPUBufferUsage.UNIFORM | COPY_DST);
+        upload(device, params, new Uint8Array(kernel.params));
+        const fillEnc = device.createCommandEncoder({ label: "random fill" });
+        const uniforms: GPUBuffer[] = [];
+        const out = [];
+        for (let gi = 0; gi < G; gi++) {
+          const bufs: Partial<Record<BindName, GPUBuffer>> = {};
+          for (const n of names) {
+            const st = tensorStorage(n, dtype);
+            const buf = make(`${n}[${gi}]`, bytesOf(n, Hg), STORAGE | COPY_DST | COPY_SRC);
+            bufs[n] = buf;
+            if (random === null) {
+              const t = splitHeads(cast(given[n]!, st), headAxis(n, req.variant), gi * Hg, Hg, G);
+              upload(device, buf, t);
+            } else {
+              const shape = shapes[n]!;
+              const axis = headAxis(n, req.variant);
+              uniforms.push(
+                await this.random.fill(fillEnc, n, random, st, {
+                  buffer: buf,
+                  n: numel(shape) / G,
+                  H,
+                  Hg,
+                  hBase: gi * Hg,
+                  inner: numel(shape.slice(axis + 1)),
+                }),
+              );
+            }
+          }
+          for (const n of Object.keys(outputShapes(req, given)) as OutputName[]) {
+            bufs[n] = make(`${n}[${gi}]`, bytesOf(n, Hg), STORAGE | COPY_SRC | COPY_DST);
+          }
+          for (const [n, bytes] of Object.entries(plan!.workspace)) {
+            bufs[n as BindName] = make(`${n}[${gi}]`, bytes, STORAGE);
+          }
+          const entries = Object.entries(kernel.bindings).map(([n, binding]) => ({
+            binding: binding!,
+            resource: {
+              buffer: n === "params" ? params : bufs[n as BindName] ?? dummy(n),
+            },
+          }));
           const bindGroup = device.createBindGroup({
-            label: `la/chunk group ${gi}`,
+            label: `${req.variant}/${builder.impl} group ${gi}`,
             layout: kernel.layout,
-            entries: (Object.keys(BIND) as (keyof typeof BIND)[]).map((name) => ({
-              binding: BIND[name],
-              resource: { buffer: all[name] },
-            })),
+            entries,
           });
-          return { heads: g.count, bindGroup };
-        });
-        return { bufs, groups };
+          out.push({ bufs, bindGroup });
+        }
+        if (random !== null) {
+          device.queue.submit([fillEnc.finish()]);
+          await device.queue.onSubmittedWorkDone();
+        }
+        for (const u of uniforms) u.destroy();
+        return out;
       });
-      const { bufs, groups } = built;
       const encode: Encode = (enc, ts) => {
         kernel.passes.forEach((p, i) => {
           const last = i === kernel.passes.length - 1;
@@ -242,29 +284,37 @@ class WebGpuBackend implements Backend {
               endOfPassWriteIndex: last ? ts.end : undefined,
             }
             : undefined;
-          const pass = enc.beginComputePass({ label: `la/chunk ${p.label}`, timestampWrites });
+          const pass = enc.beginComputePass({
+            label: `${req.variant}/${builder.impl} ${p.label}`,
+            timestampWrites,
+          });
           pass.setPipeline(p.pipeline);
           for (const g of groups) {
             pass.setBindGroup(0, g.bindGroup);
-            const [x, y] = p.workgroups(g.heads);
-            pass.dispatchWorkgroups(x, y);
+            pass.dispatchWorkgroups(...p.workgroups);
           }
           pass.end();
         });
       };
-      const outputs: [OutputName, GPUBuffer, number[], Dtype][] = [
-        ["o", bufs.o, outShapes.o!, dtype],
-        ["final_state", bufs.final_state, outShapes.final_state!, "f32"],
-      ];
-      if (outShapes.final_z) outputs.push(["final_z", bufs.final_z, outShapes.final_z, "f32"]);
-      const stored = (tokens: number) => {
-        const out: Inputs = {};
-        for (const [name, t] of Object.entries(prefixInputs(inputs, tokens))) {
-          out[name as keyof Inputs] = cast(t!, name === "h0" || name === "z0" ? "f32" : dtype);
-        }
-        return out;
-      };
-      return new WebGpuOp(this, owned, plan.wsBytes, encode, outputs, stored);
+      const tensors = (list: string[]): GroupedTensor[] =>
+        list.map((n) => ({
+          name: n,
+          shape: shapes[n as InputName]!,
+          dtype: tensorStorage(n, dtype),
+          axis: headAxis(n, req.variant),
+          buffers: groups.map((g) => g.bufs[n as BindName]!),
+        }));
+      const workspaceBytes = G * Object.values(plan!.workspace).reduce((a, b) => a + b, 0);
+      return new WebGpuOp(
+        this,
+        owned,
+        workspaceBytes,
+        `${req.variant}/${builder.impl}`,
+        encode,
+        tensors(Object.keys(outputShapes(req, given))),
+        tensors(names),
+        G,
+      );
     } catch (e) {
       for (const b of owned) pool.destroy(b);
       throw e;
@@ -286,6 +336,95 @@ class WebGpuBackend implements Backend {
   }
 }
 
+/** One tensor of a prepared op, stored as one buffer per head group. */
+interface GroupedTensor {
+  name: string;
+  shape: number[];
+  dtype: Storage;
+  /** Axis of H in `shape`. */
+  axis: number;
+  buffers: GPUBuffer[];
+}
+
+function esize(dtype: Storage): number {
+  return dtype === "f32" ? 4 : 2;
+}
+
+/** Axis of the head dimension: [B,H,…] for states, [B,T,H,…] or [B,M,H,D] otherwise. */
+function headAxis(name: string, variant: Variant): number {
+  if (name === "h0" || name === "z0" || name === "dh0" || name === "dz0") return 1;
+  if (name === "final_state" || name === "final_z") return variant === "rmt" ? 2 : 1;
+  return 2;
+}
+
+/** Heads h0..h0+hg of `t` along `axis` (the whole tensor's data when G = 1). */
+function splitHeads(t: Tensor, axis: number, h0: number, hg: number, G: number) {
+  if (G === 1) return t.data;
+  const H = t.shape[axis];
+  const inner = numel(t.shape.slice(axis + 1));
+  const outer = numel(t.shape.slice(0, axis));
+  const Ctor = t.data.constructor as new (n: number) => typeof t.data;
+  const out = new Ctor(outer * hg * inner);
+  for (let o = 0; o < outer; o++) {
+    const src = (o * H + h0) * inner;
+    out.set(t.data.subarray(src, src + hg * inner), o * hg * inner);
+  }
+  return out;
+}
+
+/**
+ * Reads a grouped tensor back as f32, cut to its first `tokens` positions along axis 1 when
+ * `tokens` is given (per-token tensors); only those bytes are copied from the device.
+ */
+async function readGrouped(
+  device: GPUDevice,
+  t: GroupedTensor,
+  tokens?: number,
+): Promise<Tensor> {
+  const G = t.buffers.length;
+  const shape = [...t.shape];
+  const T = shape[1];
+  const keep = tokens === undefined ? T : Math.min(tokens, T);
+  shape[1] = keep;
+  const H = shape[t.axis];
+  const Hg = H / G;
+  const inner = numel(t.shape.slice(t.axis + 1));
+  const outer = numel(shape.slice(0, t.axis));
+  const row = numel(t.shape.slice(2)) / G; // elements per (b, position) in one group buffer
+  const B = shape[0];
+  const e = esize(t.dtype);
+  const out = new Float32Array(numel(shape));
+  for (let gi = 0; gi < G; gi++) {
+    const part = new Float32Array(B * keep * row);
+    for (let b = 0; b < B; b++) {
+      // Whole 4-byte words around the wanted range; `skip` elements lead it.
+      const start = b * T * row * e;
+      const end = (b * T + keep) * row * e;
+      const lo = start - (start % 4);
+      const hi = Math.ceil(end / 4) * 4;
+      const bytes = await readBuffer(device, t.buffers[gi], hi - lo, lo);
+      const skip = (start - lo) / e;
+      const n = keep * row;
+      const dst = part.subarray(b * n, (b + 1) * n);
+      if (t.dtype === "f32") dst.set(new Float32Array(bytes, 0, n));
+      else {
+        const words = new Uint16Array(bytes, 0, skip + n).subarray(skip);
+        dst.set(cast(tensor(t.dtype, [n], words), "f32").data);
+      }
+    }
+    if (G === 1) return tensor("f32", shape, part);
+    for (let o = 0; o < outer; o++) {
+      out.set(
+        part.subarray(o * Hg * inner, (o + 1) * Hg * inner),
+        (o * H + gi * Hg) * inner,
+      );
+    }
+  }
+  return tensor("f32", shape, out);
+}
+
+const PER_TOKEN: ReadonlySet<string> = new Set(["q", "k", "v", "g", "beta", "do"]);
+
 class WebGpuOp implements PreparedOp {
   #disposed = false;
 
@@ -293,14 +432,23 @@ class WebGpuOp implements PreparedOp {
     readonly backend: WebGpuBackend,
     readonly buffers: GPUBuffer[],
     readonly workspaceBytes: number,
+    readonly label: string,
     readonly encode: Encode,
-    readonly outputs: [OutputName, GPUBuffer, number[], Dtype][],
-    readonly stored: (tokens: number) => Inputs,
+    readonly outputs: GroupedTensor[],
+    readonly stored: GroupedTensor[],
+    readonly groups: number,
   ) {}
 
-  inputs(tokens: number): Promise<Inputs> {
-    this.#live();
-    return Promise.resolve(this.stored(tokens));
+  async inputs(tokens: number): Promise<Inputs> {
+    const device = this.#live();
+    const out: Inputs = {};
+    await scoped(device, "input readback", async () => {
+      for (const t of this.stored) {
+        const f = await readGrouped(device, t, PER_TOKEN.has(t.name) ? tokens : undefined);
+        out[t.name as InputName] = t.dtype === "f32" ? f : cast(f, t.dtype);
+      }
+    });
+    return out;
   }
 
   #live(): GPUDevice {
@@ -311,8 +459,8 @@ class WebGpuOp implements PreparedOp {
   async poison(): Promise<void> {
     const device = this.#live();
     await scoped(device, "poison", async () => {
-      for (const [, buf, , dtype] of this.outputs) {
-        fillWords(device, buf, NAN_WORD[dtype as LaStorage]);
+      for (const t of this.outputs) {
+        for (const b of t.buffers) fillWords(device, b, NAN_WORD[t.dtype]);
       }
       await device.queue.onSubmittedWorkDone();
     });
@@ -320,7 +468,7 @@ class WebGpuOp implements PreparedOp {
 
   async run(): Promise<void> {
     const device = this.#live();
-    await scoped(device, "la/chunk dispatch", async () => {
+    await scoped(device, `${this.label} dispatch`, async () => {
       const enc = device.createCommandEncoder();
       this.encode(enc);
       device.queue.submit([enc.finish()]);
@@ -332,19 +480,13 @@ class WebGpuOp implements PreparedOp {
     const device = this.#live();
     const out: Outputs = {};
     await scoped(device, "readback", async () => {
-      for (const [name, buf, shape, dtype] of this.outputs) {
-        const n = numel(shape);
-        const bytes = await readBuffer(device, buf);
-        let t: Tensor;
-        if (dtype === "f32") t = tensor("f32", shape, new Float32Array(bytes, 0, n));
-        else t = cast(tensor(dtype, shape, new Uint16Array(bytes, 0, n)), "f32");
-        out[name] = t;
-      }
+      for (const t of this.outputs) out[t.name as OutputName] = await readGrouped(device, t);
     });
     return out;
   }
 
   async time(opts: TimingOptions): Promise<number[]> {
+    if (opts.part === "bwd") throw new Unsupported("webgpu cannot time the backward alone yet");
     const device = this.#live();
     const scratch = opts.cold ? this.backend.scratch() : null;
     return await scoped(

@@ -309,18 +309,20 @@ describe("webgpu la/chunk planning (no device)", () => {
     maxStorageBufferBindingSize: 2147483647,
     maxBufferSize: 2147483647,
   };
-  it("T=1M, B1 H8 K=V=64 fits H100 limits in f16 with the workspace split by head", () => {
-    const shape: Shape = { B: 1, T: 1 << 20, H: 8, K: 64, V: 64, M: 0 };
-    const plan = planLaChunk(shape, defaultParams("la", 64), "f16", h100);
+  const req = (shape: Shape): OpRequest => ({
+    variant: "la",
+    mode: "fwd",
+    params: defaultParams("la", shape.K),
+    shape,
+  });
+  it("T=1M, one head of K=V=64 fits H100 limits with a 272 MB workspace", () => {
+    const plan = planLaChunk(req({ B: 1, T: 1 << 20, H: 1, K: 64, V: 64, M: 0 }), "f16", h100);
     assert.equal(plan.NC, 16384);
-    assert.equal(plan.groups.reduce((a, g) => a + g.count, 0), 8);
-    for (const g of plan.groups) {
-      assert.ok(4 * g.count * plan.NC * plan.KVZ <= h100.maxStorageBufferBindingSize);
-    }
+    assert.equal(plan.workspace.ws, 4 * 16384 * (64 * 64 + 64));
     assert.ok(plan.shared.out <= h100.maxComputeWorkgroupStorageSize);
   });
   it("rejects shapes it cannot tile with Unsupported", () => {
     const shape: Shape = { B: 1, T: 64, H: 1, K: 512, V: 512, M: 0 };
-    assert.throws(() => planLaChunk(shape, defaultParams("la", 512), "f32", h100), Unsupported);
+    assert.throws(() => planLaChunk(req(shape), "f32", h100), Unsupported);
   });
 });
