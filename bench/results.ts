@@ -34,7 +34,15 @@ export interface Cell {
   samples_ms: number[];
   stats: CellStats | null;
   memory: { peak_bytes: number; workspace_bytes: number } | null;
-  throughput: { tokens_per_s: number; tflops: number; gbps: number } | null;
+  throughput: {
+    tokens_per_s: number;
+    tflops: number;
+    gbps: number;
+    /** gbps over the device's measured copy bandwidth (info().peaks), when measured. */
+    copy_fraction?: number;
+    /** tflops over the device's measured matmul rate, when measured. */
+    matmul_fraction?: number;
+  } | null;
   /** FLOPs and bytes the op declares (bench/ops.ts opWork), behind the rates above. */
   work: { flops: number; bytes: number };
   correctness: Omit<Correctness, "per_output"> & { per_output?: Correctness["per_output"] } | null;

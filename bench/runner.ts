@@ -60,10 +60,16 @@ export async function runCell(
     cell.stats = { ...stats, stop_reason: stop };
     cell.memory = { peak_bytes: mem.peak_bytes, workspace_bytes: ops[0].workspaceBytes };
     const seconds = stats.median_ms / 1000;
+    const gbps = cell.work.bytes / seconds / 1e9;
+    const tflops = cell.work.flops / seconds / 1e12;
+    const peaks =
+      (backend.info() as { peaks?: { copy_gbps?: number; matmul_tflops?: number } }).peaks;
     cell.throughput = {
       tokens_per_s: (req.shape.B * req.shape.T) / seconds,
-      tflops: cell.work.flops / seconds / 1e12,
-      gbps: cell.work.bytes / seconds / 1e9,
+      tflops,
+      gbps,
+      ...(peaks?.copy_gbps ? { copy_fraction: gbps / peaks.copy_gbps } : {}),
+      ...(peaks?.matmul_tflops ? { matmul_fraction: tflops / peaks.matmul_tflops } : {}),
     };
     return finish(cell, "ok", "");
   } catch (e) {

@@ -211,6 +211,11 @@ export class LakLibrary implements Disposable {
     this.check(this.#sym.lak_memcpy_dtoh(bytes, src, BigInt(bytes.byteLength)), "lak_memcpy_dtoh");
   }
 
+  /** Asynchronous on the current stream. */
+  dtod(dst: bigint, src: bigint, bytes: number): void {
+    this.check(this.#sym.lak_memcpy_dtod(dst, src, BigInt(bytes)), "lak_memcpy_dtod");
+  }
+
   memset(ptr: bigint, byte: number, bytes: number): void {
     this.check(this.#sym.lak_memset(ptr, byte, BigInt(bytes)), "lak_memset");
   }

@@ -127,6 +127,11 @@ export const SYMBOLS = {
     parameters: ["buffer", /* void* dst */ "u64", /* uint64_t src */ "usize" /* size_t bytes */],
     result: "i32",
   },
+  // int lak_memcpy_dtod(uint64_t dst, uint64_t src, size_t bytes)
+  lak_memcpy_dtod: {
+    parameters: ["u64", /* uint64_t dst */ "u64", /* uint64_t src */ "usize" /* size_t bytes */],
+    result: "i32",
+  },
   // int lak_memset(uint64_t ptr, int byte, size_t bytes)
   lak_memset: {
     parameters: ["u64", /* uint64_t ptr */ "i32", /* int byte */ "usize" /* size_t bytes */],

@@ -51,6 +51,22 @@ const IMPLS: ImplInfo[] = [{
   dtypes: ["f32", "bf16"],
   modes: ["fwd"],
   description: "chunked la forward over (segment × B·H) blocks; fp32 FMA math, K = V in {64, 128}",
+}, {
+  variant: "gla",
+  impl: "chunk",
+  default: true,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "chunked gla forward and backward over (segment × B·H) blocks, fp32 decays and states; K = V in {64, 128}",
+}, {
+  variant: "deltanet",
+  impl: "chunk",
+  default: true,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "chunked WY/UT deltanet forward and backward; fp32 state and math, K = V in {64, 128}",
 }];
 
 /** Inputs whose device storage is always fp32, whatever the op dtype. */
@@ -77,6 +93,34 @@ export function openCuda(opts: CudaOptions = {}): Promise<Backend> {
   }
 }
 
+/**
+ * Device-to-device copy bandwidth, bytes read plus bytes written per second, median of 5
+ * copies of 512 MiB: the memory roofline the bench reports rates against.
+ */
+function measureCopyGbps(lib: LakLibrary): number {
+  const bytes = 512 * 2 ** 20;
+  const a = lib.malloc(bytes), b = lib.malloc(bytes);
+  const ev = [lib.eventCreate(), lib.eventCreate()];
+  try {
+    lib.memset(a, 1, bytes);
+    const ms: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      lib.eventRecord(ev[0]);
+      lib.dtod(b, a, bytes);
+      lib.eventRecord(ev[1]);
+      lib.synchronize();
+      if (i > 0) ms.push(lib.elapsedMs(ev[0], ev[1]));
+    }
+    ms.sort((x, y) => x - y);
+    return (2 * bytes) / (ms[2] / 1e3) / 1e9;
+  } finally {
+    for (const e of ev) lib.eventDestroy(e);
+    lib.free(a);
+    lib.free(b);
+    lib.resetPeak();
+  }
+}
+
 class CudaBackend implements Backend {
   readonly name = "cuda" as const;
   readonly #lib: LakLibrary;
@@ -91,7 +135,13 @@ class CudaBackend implements Backend {
       }
       lib.setDevice(device);
       const raw = lib.deviceInfo(device);
-      this.#info = { ...raw, backend: "cuda", name: String(raw.name), library: lib.path };
+      this.#info = {
+        ...raw,
+        backend: "cuda",
+        name: String(raw.name),
+        library: lib.path,
+        peaks: { copy_gbps: measureCopyGbps(lib) },
+      };
     } catch (e) {
       lib.close();
       throw e;

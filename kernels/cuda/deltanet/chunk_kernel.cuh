@@ -281,7 +281,7 @@ __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
   bgemm<false, false>(C, D, D, a.scale, sQ, ldd, S, D, sO, ldd, false);
   bgemm<false, false>(C, D, C, a.scale, sP, ldc, Vn, D, sO, ldd, true);
   __syncthreads();
-  const int c = static_cast<int>(min<int64_t>(C, a.T - t0));
+  const int c = static_cast<int>(a.T - t0 < C ? a.T - t0 : C);
   for (int idx = threadIdx.x; idx < c * D; idx += kThreads) {
     const int i = idx / D, j = idx - i * D;
     Io<T>::store(a.o, ((b * a.T + t0 + i) * a.H + h) * D + j, sO[i * ldd + j]);
@@ -480,7 +480,7 @@ __global__ void __launch_bounds__(kThreads) grad_kernel(Args a) {
     bgemm<true, false>(C, D, C, 1.f, dA, ldc, K, ldd, dK, ldd, true);
     __syncthreads();
     // l2 backward and stores.
-    const int c = static_cast<int>(min<int64_t>(C, a.T - t0));
+    const int c = static_cast<int>(a.T - t0 < C ? a.T - t0 : C);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     for (int r = warp; r < c; r += kThreads / 32) {
       const int64_t base = ((b * a.T + t0 + r) * a.H + h) * D;

@@ -134,6 +134,7 @@ LAK_API int lak_free(uint64_t ptr);
 LAK_API int lak_memcpy_htod(uint64_t dst, const void* src, size_t bytes);
 LAK_API int lak_memcpy_dtoh(void* dst, uint64_t src, size_t bytes);
 /* Asynchronous on the current stream. */
+LAK_API int lak_memcpy_dtod(uint64_t dst, uint64_t src, size_t bytes);
 LAK_API int lak_memset(uint64_t ptr, int byte, size_t bytes);
 /* out[0] free bytes, out[1] total bytes (driver's view), out[2] bytes the library has
  * allocated now, out[3] the library's peak since the last lak_reset_peak. */

@@ -99,6 +99,18 @@ extern "C" LAK_API int lak_memcpy_dtoh(void* dst, uint64_t src, size_t bytes) {
   LAK_GUARD_END
 }
 
+extern "C" LAK_API int lak_memcpy_dtod(uint64_t dst, uint64_t src, size_t bytes) {
+  LAK_GUARD_BEGIN
+  if (bytes == 0) return LAK_OK;
+  if (dst == 0 || src == 0) return lak::fail(LAK_ERR_INVALID, "lak_memcpy_dtod: null pointer");
+  LAK_TRY(lak::enter());
+  LAK_CUDA(cudaMemcpyAsync(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes,
+                           cudaMemcpyDeviceToDevice, lak::current_stream()),
+           "cudaMemcpyAsync(device to device)");
+  return LAK_OK;
+  LAK_GUARD_END
+}
+
 extern "C" LAK_API int lak_memset(uint64_t ptr, int byte, size_t bytes) {
   LAK_GUARD_BEGIN
   if (bytes == 0) return LAK_OK;

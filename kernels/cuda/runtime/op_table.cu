@@ -4,10 +4,18 @@
 namespace lak {
 
 extern const OpEntry kLaChunk;
+extern const OpEntry kGlaChunk;
+extern const OpEntry kDeltanetChunk;
+extern const OpEntry kSoftmaxFlash;
+extern const OpEntry kRmtChunk;
 
 namespace {
 const OpEntry* const kOps[] = {
     &kLaChunk,
+    &kGlaChunk,
+    &kDeltanetChunk,
+    &kSoftmaxFlash,
+    &kRmtChunk,
 };
 }  // namespace
 

@@ -149,7 +149,7 @@ export const laChunk: KernelBuilder<LaChunkPlan> = {
         ["final_state", BIND.final_state],
         ["final_z", BIND.final_z],
       ]),
-      await wgslFile(import.meta.url, "common.wgsl"),
+      await wgslFile(import.meta.url, "../common.wgsl"),
     ].join("\n");
     const make = async (pass: "state" | "scan" | "out", constants: Record<string, number>) =>
       compile(

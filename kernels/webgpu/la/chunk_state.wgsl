@@ -1,3 +1,5 @@
+// la workspace ws [B·H, NC, K·V + K] f32: per chunk its local state φ(K)ᵀV then Σφ(K); after
+// the scan (pass 2), the state and key sum before that chunk (exclusive prefix, h0/z0 included).
 // Pass 1: per (chunk n, head bh) the chunk's local state ΔS = φ(K_n)ᵀ V_n [K×V] and
 // Δz = Σ_t φ(k_t) [K], written to ws. One workgroup per (n, bh); invocations form an
 // RK×RV grid, each owning MT rows k = tr + i·RK and MT columns v = tc + j·RV.

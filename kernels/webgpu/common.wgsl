@@ -1,18 +1,17 @@
-// Shared by the three passes of la forward (chunked). Layouts (row-major):
-//   q, k [B,T,H,K]; v, o [B,T,H,V]; h0, final_state [B,H,K,V]; z0, final_z [B,H,K] (f32)
-//   ws [B·H, NC, K*V + K] f32: per chunk its local state φ(K)ᵀV then Σφ(K); after the scan,
-//   the state and key sum before that chunk (exclusive prefix, h0/z0 included).
+// Shared by the chunked forward passes of la, gla and deltanet. Layouts (row-major):
+//   q, k, g [B,T,H,K]; v, o [B,T,H,V]; beta [B,T,H]; h0, final_state [B,H,K,V];
+//   z0, final_z [B,H,K] (f32). Workspaces are described by each variant's passes.
 // B and H are those of one head group (the backend splits heads so every buffer fits a
-// binding); bindings 1–9 are declared by the host (kernel.ts ioSource/f32Source).
+// binding); storage bindings are declared by the host (kernel.ts ioSource/f32Source).
 struct Params {
   T: u32,        // tokens per sequence
   H: u32,        // heads
   NC: u32,       // chunks per sequence = ceil(T / C)
   BH: u32,       // B * H
-  scale: f32,    // output scale when not normalizing
+  scale: f32,    // output scale (la: only when not normalizing)
   has_h0: u32,
   has_z0: u32,
-  _pad: u32,
+  flags: u32,    // deltanet: 1 = l2-normalize q and k
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,0 +1,22 @@
+// gla chunked forward and backward: the launcher's interface to the runtime's op dispatch.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "../include/lak.h"
+
+namespace lak {
+namespace gla {
+
+// Checks every field a gla forward (backward = false) or backward request reads.
+int chunk_check(const lak_op_params& p, bool backward);
+// Workspace bytes covering both directions, for a checked request.
+size_t chunk_workspace(const lak_op_params& p);
+// Forward: o and final_state.
+int chunk_fwd(const lak_op_params& p, cudaStream_t stream);
+// Backward: recomputes the forward (writing o and final_state too), then dq, dk, dv, dg, dh0
+// for every pointer that is set.
+int chunk_bwd(const lak_op_params& p, cudaStream_t stream);
+
+}  // namespace gla
+}  // namespace lak
