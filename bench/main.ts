@@ -18,6 +18,8 @@ import {
 import { InputError } from "./ops.ts";
 import { type Cell, provenance, type Results, SCHEMA, writeJsonAtomic } from "./results.ts";
 import { Progress } from "./progress.ts";
+import { finish, newCell } from "./runner.ts";
+import { TORCH_IMPLS } from "./backends/torch_impls.ts";
 import { renderReport } from "../reports/report.ts";
 import { renderSummary } from "../reports/markdown.ts";
 
@@ -30,7 +32,7 @@ Matrix (comma-separated lists; default: the profile's):
   --config FILE      JSON object of matrix fields (backends, variants, impls, T, dtypes,
                      modes, B, H, K, V, M, timing, ci_target, warmup, min_samples,
                      max_samples, time_cap_s, check_tokens, input_sets); flags override it
-  --backend LIST     cpu,cuda,webgpu
+  --backend LIST     cpu,cuda,webgpu,torch (torch: external references, docs/external.md)
   --variant LIST     la,gla,deltanet,rmt,softmax
   --impl LIST        implementation names (see: deno task run-op --backend X --list-impls)
   --T LIST           sequence lengths, e.g. 16K,64K,256K,1M
@@ -139,7 +141,11 @@ async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
-  const cells = planCells(spec, active);
+  // External references (torch) that could not open still get their cells, as skipped.
+  const external = unavailable.filter((u) =>
+    u.backend === "torch" && spec.backends.includes("torch")
+  ).map((u) => ({ name: "torch" as const, impls: [...TORCH_IMPLS], reason: u.reason }));
+  const cells = planCells(spec, [...active, ...external]);
   if (cells.length === 0) {
     await Promise.all(workers.map((w) => w.close()));
     throw new InputError(
@@ -182,8 +188,14 @@ async function main(args: string[]): Promise<number> {
       continue;
     }
     progress.start(i, planned.id);
-    const worker = active.find((w) => w.name === planned.backend)!;
-    const cell = await worker.run(planned, spec, (seed + i * 1_000_003) >>> 0, cellTimeout * 1000);
+    const worker = active.find((w) => w.name === planned.backend);
+    const cell = worker
+      ? await worker.run(planned, spec, (seed + i * 1_000_003) >>> 0, cellTimeout * 1000)
+      : finish(
+        newCell(planned, spec).cell,
+        "skipped",
+        external.find((x) => x.name === planned.backend)?.reason ?? "backend unavailable",
+      );
     done.push(cell);
     await jsonl.write(new TextEncoder().encode(JSON.stringify(cell) + "\n"));
     progress.finish(i, cell);

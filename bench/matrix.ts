@@ -86,11 +86,15 @@ export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
         input_sets: 1,
       };
     case "nightly":
-      return { ...BASE, backends: ["cuda", "webgpu"], T: [16384, 65536, 262144, 1048576] };
+      return {
+        ...BASE,
+        backends: ["cuda", "webgpu", "torch"],
+        T: [16384, 65536, 262144, 1048576],
+      };
     case "full":
       return {
         ...BASE,
-        backends: ["cuda", "webgpu"],
+        backends: ["cuda", "webgpu", "torch"],
         T: [16384, 65536, 262144, 1048576],
         max_samples: 300,
         time_cap_s: 20,

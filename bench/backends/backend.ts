@@ -7,8 +7,8 @@
 import type { Inputs, OpRequest, Outputs, Variant } from "../ops.ts";
 import type { Dtype } from "../tensor.ts";
 
-export type BackendName = "cpu" | "cuda" | "webgpu";
-export const BACKENDS: readonly BackendName[] = ["cpu", "cuda", "webgpu"];
+export type BackendName = "cpu" | "cuda" | "webgpu" | "torch";
+export const BACKENDS: readonly BackendName[] = ["cpu", "cuda", "webgpu", "torch"];
 
 /** What one implementation of one variant can do on a backend. */
 export interface ImplInfo {

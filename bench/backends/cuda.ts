@@ -67,6 +67,38 @@ const IMPLS: ImplInfo[] = [{
   modes: ["fwd", "fwdbwd"],
   description:
     "chunked WY/UT deltanet forward and backward; fp32 state and math, K = V in {64, 128}",
+}, {
+  variant: "softmax",
+  impl: "flash",
+  default: true,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "tiled online-softmax attention (FlashAttention-2 algorithm); bf16 forward on mma.sync tensor cores, fp32 FMA otherwise; the backward recomputes the forward; K = V in {64, 128}",
+}, {
+  variant: "la",
+  impl: "recurrent",
+  default: false,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
+}, {
+  variant: "gla",
+  impl: "recurrent",
+  default: false,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
+}, {
+  variant: "deltanet",
+  impl: "recurrent",
+  default: false,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
 }];
 
 /** Inputs whose device storage is always fp32, whatever the op dtype. */
@@ -264,9 +296,11 @@ class CudaBackend implements Backend {
     const live = () => {
       if (disposed) throw new Error("cuda: PreparedOp used after dispose()");
     };
+    // fwdbwd is the training step: the forward (o, final_state), then the backward (which
+    // recomputes whatever it needs from the inputs).
     const launch = () => {
-      if (req.mode === "fwd") lib.opForward(p.bytes);
-      else lib.opBackward(p.bytes);
+      lib.opForward(p.bytes);
+      if (req.mode === "fwdbwd") lib.opBackward(p.bytes);
     };
     const op: PreparedOp = {
       workspaceBytes,

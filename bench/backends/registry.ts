@@ -32,6 +32,10 @@ export async function openBackend(name: BackendName, opts: OpenOptions = {}): Pr
         const { openWebGpu } = await import("./webgpu.ts");
         return await openWebGpu();
       }
+      case "torch": {
+        const { openTorch } = await import("./torch.ts");
+        return await openTorch();
+      }
     }
   } catch (e) {
     if (e instanceof BackendUnavailable || e instanceof InputError) throw e;

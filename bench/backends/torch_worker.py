@@ -310,26 +310,7 @@ class TorchEngine:
         return host.to(self.dev).to(dtype).contiguous()
 
     def draw(self, shape, dtype, dist, seed):
-        """Same generator as lak_fill_random (kernels/cuda/runtime/random.cu): element i of a
-        tensor is a splitmix64 hash of (seed, i) turned into a Box–Muller normal, so a given
-        seed draws the inputs our cuda backend draws (to float32 rounding of the math)."""
-        t = self.torch
-        n = numel(shape)
-        out = t.empty(n, dtype=dtype, device=self.dev)
-        key = _signed(_splitmix64(seed & M64))
-        step = 1 << 24
-        for start in range(0, n, step):
-            i = t.arange(start, min(n, start + step), dtype=t.int64, device=self.dev)
-            h = _splitmix_t(t.bitwise_xor(i, key))
-            u1 = (_srl(h, 40).to(t.float64) + 1.0) * (1.0 / 16777216.0)
-            u2 = t.bitwise_and(_srl(h, 16), 0xFFFFFF).to(t.float64) * (1.0 / 16777216.0)
-            x = (t.sqrt(-2.0 * t.log(u1)) * t.cos(2.0 * math.pi * u2)).to(t.float32)
-            if dist == "gate":
-                x = -t.log1p(t.exp(-x)) * (1.0 / 16.0)
-            elif dist == "beta":
-                x = 1.0 / (1.0 + t.exp(-x))
-            out[start:start + x.numel()] = x.to(dtype)
-        return out.reshape(shape)
+        return draw_random(self.torch, self.dev, shape, dtype, dist, seed)
 
     def prepare(self, msg):
         torch = self.torch
@@ -377,6 +358,29 @@ def _splitmix_t(x):
     x = (x ^ _srl(x, 30)) * _signed(0xBF58476D1CE4E5B9)
     x = (x ^ _srl(x, 27)) * _signed(0x94D049BB133111EB)
     return x ^ _srl(x, 31)
+
+
+def draw_random(torch, device, shape, dtype, dist, seed):
+    """Same generator as lak_fill_random (kernels/cuda/runtime/random.cu): element i of a
+    tensor is a splitmix64 hash of (seed, i) turned into a Box–Muller normal, so a given
+    seed draws the inputs our cuda backend draws (to float32 rounding of the math)."""
+    t = torch
+    n = numel(shape)
+    out = t.empty(n, dtype=dtype, device=device)
+    key = _signed(_splitmix64(seed & M64))
+    step = 1 << 24
+    for start in range(0, n, step):
+        i = t.arange(start, min(n, start + step), dtype=t.int64, device=device)
+        h = _splitmix_t(t.bitwise_xor(i, key))
+        u1 = (_srl(h, 40).to(t.float64) + 1.0) * (1.0 / 16777216.0)
+        u2 = t.bitwise_and(_srl(h, 16), 0xFFFFFF).to(t.float64) * (1.0 / 16777216.0)
+        x = (t.sqrt(-2.0 * t.log(u1)) * t.cos(2.0 * math.pi * u2)).to(t.float32)
+        if dist == "gate":
+            x = -t.log1p(t.exp(-x)) * (1.0 / 16.0)
+        elif dist == "beta":
+            x = 1.0 / (1.0 + t.exp(-x))
+        out[start:start + x.numel()] = x.to(dtype)
+    return out.reshape(shape)
 
 
 def build_op(engine, variant, impl, p, dtype):

@@ -41,10 +41,12 @@ import {
 } from "../../kernels/webgpu/kernel.ts";
 import { RandomFill } from "../../kernels/webgpu/random.ts";
 import { laChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
+import { glaChunk } from "../../kernels/webgpu/gla/chunk_fwd.ts";
+import { deltanetChunk } from "../../kernels/webgpu/deltanet/chunk_fwd.ts";
 
 /** Every kernel the backend offers, one builder per (variant, impl). */
 // deno-lint-ignore no-explicit-any
-const REGISTRY: KernelBuilder<any>[] = [laChunk];
+const REGISTRY: KernelBuilder<any>[] = [laChunk, glaChunk, deltanetChunk];
 
 const NAN_WORD: Record<Storage, number> = {
   f32: 0x7fc00000,

@@ -24,7 +24,7 @@ import { parseBool, parseChoice, parseFlags, parseNumber, runCli } from "./cli.t
 const HELP = `deno task run-op: run one op on tensors from a safetensors file
 
 Usage:
-  deno task run-op --variant <la|gla|deltanet|rmt|softmax> --backend <cpu|cuda|webgpu>
+  deno task run-op --variant <la|gla|deltanet|rmt|softmax> --backend <cpu|cuda|webgpu|torch>
                    [--impl NAME] --dtype <f64|f32|bf16|f16> --mode <fwd|fwdbwd>
                    --input IN.safetensors --output OUT.safetensors [parameters]
 

@@ -31,3 +31,8 @@ fn row_base(bh: u32, t: u32, D: u32) -> u32 {
   let h = bh % p.H;
   return ((b * p.T + t) * p.H + h) * D;
 }
+
+// Element offset of (b, t, h) in a [B,T,H] tensor (beta).
+fn beta_at(bh: u32, t: u32) -> u32 {
+  return (bh / p.H * p.T + t) * p.H + bh % p.H;
+}

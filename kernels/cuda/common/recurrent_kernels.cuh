@@ -138,9 +138,9 @@ __device__ __forceinline__ void load_tok(const Args& a, int64_t b, int64_t h, in
   const int64_t kb = bth * K + ks, vb = bth * a.V + j0;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
-    x.k[r] = Io<T>::load(a.k, kb + kSlotStride(r));
-    if (Q) x.q[r] = Io<T>::load(a.q, kb + kSlotStride(r));
-    if (VAR == kGla) x.g[r] = expf(Io<T>::load(a.g, kb + kSlotStride(r)));
+    x.k[r] = Io<T>::load(a.k, kb + kKS * r);
+    if (Q) x.q[r] = Io<T>::load(a.q, kb + kKS * r);
+    if (VAR == kGla) x.g[r] = expf(Io<T>::load(a.g, kb + kKS * r));
   }
 #pragma unroll
   for (int c = 0; c < kC; ++c) {
@@ -355,7 +355,7 @@ __global__ void __launch_bounds__(kThreads) bwd_kernel(const Args a) {
 
   for (int64_t s = a.NS - 1; s >= 0; --s) {
     const int64_t t0 = s * kStretch;
-    const int64_t t1 = min(a.T, t0 + kStretch);
+    const int64_t t1 = t0 + kStretch < a.T ? t0 + kStretch : a.T;
     float S[R][kC], z[R];
     load_slots<VAR, K>(ck + s * kSlot, S, z);
     if (VAR != kLa) save_slots<VAR, K>(sc, S, z);
@@ -508,10 +508,9 @@ __global__ void __launch_bounds__(kThreads) bwd_kernel(const Args a) {
         for (int n = 0; n < NQ; ++n)
 #pragma unroll
           for (int r = 0; r < R; ++r) red[buf][warp][n * K + lane + kKS * r] = vals[n][r];
-        if (VAR == kDeltanet) {
-          const float dbs = reduce16(db);  // lanes 0..15 only reach here: width-16 shuffles
-          if (lane == 0) red[buf][warp][NQ * K] = dbs;
-        }
+        // db is nonzero on lane ks = 0 of each column group only; the shuffle above added the
+        // warp's second group into lane 0.
+        if (VAR == kDeltanet && lane == 0) red[buf][warp][NQ * K] = db;
       }
       __syncthreads();
       for (int e = tid; e < NR; e += kThreads) {

@@ -5,6 +5,7 @@
 #include "../runtime/runtime.h"
 #include "chunk.h"
 #include "chunk_kernel.cuh"
+#include "chunk_scan.cuh"
 
 namespace lak {
 namespace deltanet {
@@ -12,6 +13,8 @@ namespace {
 
 // Persistent blocks of the grad kernel; the workspace holds one scratch slot per block.
 constexpr int64_t kGradBlocks = 264;
+// Scan path (chunk size 64): aim for this many (segment, b·h) pairs.
+constexpr int64_t kTargetSegs = 1024;
 
 struct Plan {
   int64_t C, D, BH, NC;
@@ -19,6 +22,10 @@ struct Plan {
   int64_t dd_floats;  // BH * NC * D * D (Hs, dHs)
   int64_t grad_floats;  // per grad block
   int64_t grad_blocks;
+  bool scan;            // chunk size 64: the segment-scan state pass
+  int64_t cps, nseg;    // chunks per segment, segments per b·h
+  int64_t g_floats;     // BH * nseg * 2 * D * D (segment summaries)
+  int64_t s_floats;     // BH * nseg * D * D (segment start states)
 };
 
 Plan plan(const lak_op_params& p) {
@@ -32,6 +39,14 @@ Plan plan(const lak_op_params& p) {
   pl.grad_floats = (GradLayout::total(static_cast<int>(pl.C), static_cast<int>(pl.D)) + 3) / 4 * 4;
   const int64_t items = pl.BH * pl.NC;
   pl.grad_blocks = items < kGradBlocks ? items : kGradBlocks;
+  pl.scan = pl.C == kSC;
+  int64_t cps = items / kTargetSegs;
+  if (cps < 1) cps = 1;
+  if (cps > pl.NC) cps = pl.NC;
+  pl.cps = cps;
+  pl.nseg = (pl.NC + cps - 1) / cps;
+  pl.g_floats = pl.scan ? pl.BH * pl.nseg * 2 * pl.D * pl.D : 0;
+  pl.s_floats = pl.scan ? pl.BH * pl.nseg * pl.D * pl.D : 0;
   return pl;
 }
 
@@ -57,7 +72,7 @@ Args make_args(const lak_op_params& p, const Plan& pl) {
   a.U = a.W + pl.cd_floats;
   a.Hs = a.U + pl.cd_floats;
   a.dHs = a.Hs + pl.dd_floats;
-  a.scratch = a.dHs + pl.dd_floats;
+  a.scratch = a.dHs + pl.dd_floats + pl.g_floats + pl.s_floats;
   a.scratch_per_block = pl.grad_floats;
   a.smem_floats = 0;
   a.B = p.B;
@@ -109,16 +124,52 @@ size_t dstate_bytes(const Plan& pl) {
          static_cast<size_t>(pl.D * kVT + 3 * pl.C * (pl.D + 1) + pl.C * (pl.C + 1) + 2 * pl.C * kVT);
 }
 
-// prep + state: W, V_new, S_prev per chunk and (forward) the final state.
+ScanArgs scan_args(const Args& a, const Plan& pl, bool store_hs) {
+  ScanArgs s{};
+  s.G = a.dHs + pl.dd_floats;
+  s.Sseg = s.G + pl.g_floats;
+  s.cps = pl.cps;
+  s.nseg = pl.nseg;
+  s.store_hs = store_hs ? 1 : 0;
+  return s;
+}
+
+// The scan path: seg_sum, seg_scan, seg_out (outputs, or S_prev per chunk and V_new).
+template <typename T, int D>
+int run_scan(const Args& a, const Plan& pl, int optin, bool store_hs, cudaStream_t stream) {
+  const ScanArgs s = scan_args(a, pl, store_hs);
+  auto k1 = seg_sum_kernel<T, D>;
+  auto k2 = seg_scan_kernel<D>;
+  auto k3 = seg_out_kernel<T, D>;
+  const size_t scan_bytes = sizeof(float) * static_cast<size_t>(2 * D * kVT + D * (D + 1));
+  LAK_TRY(set_smem(k1, ScanSmem<D>::kSumBytes, optin, "seg_sum"));
+  LAK_TRY(set_smem(k2, scan_bytes, optin, "seg_scan"));
+  LAK_TRY(set_smem(k3, ScanSmem<D>::kOutBytes, optin, "seg_out"));
+  const unsigned segs = static_cast<unsigned>(pl.BH * pl.nseg);
+  k1<<<dim3(segs, 2 * D / kCT), kThreads, ScanSmem<D>::kSumBytes, stream>>>(a, s);
+  LAK_CUDA(cudaGetLastError(), "launch deltanet seg_sum kernel");
+  k2<<<dim3(static_cast<unsigned>(pl.BH), D / kVT), kThreads, scan_bytes, stream>>>(a, s);
+  LAK_CUDA(cudaGetLastError(), "launch deltanet seg_scan kernel");
+  k3<<<dim3(segs, D / kCT), kThreads, ScanSmem<D>::kOutBytes, stream>>>(a, s);
+  LAK_CUDA(cudaGetLastError(), "launch deltanet seg_out kernel");
+  return LAK_OK;
+}
+
+// prep + state: W, V_new, S_prev per chunk and (forward) the final state; with the scan path
+// and `outputs`, the outputs too (and no S_prev).
 template <typename T>
-int run_state(const Args& a, const Plan& pl, int optin, cudaStream_t stream) {
+int run_state(const Args& a, const Plan& pl, int optin, bool outputs, cudaStream_t stream) {
   auto kp = prep_kernel<T>;
   auto ks = state_kernel<T>;
   LAK_TRY(set_smem(kp, prep_bytes(pl), optin, "prep"));
-  LAK_TRY(set_smem(ks, state_bytes(pl), optin, "state"));
   kp<<<dim3(static_cast<unsigned>(pl.NC), static_cast<unsigned>(pl.BH)), kThreads, prep_bytes(pl),
        stream>>>(a);
   LAK_CUDA(cudaGetLastError(), "launch deltanet prep kernel");
+  if (pl.scan) {
+    return pl.D == 64 ? run_scan<T, 64>(a, pl, optin, !outputs, stream)
+                      : run_scan<T, 128>(a, pl, optin, !outputs, stream);
+  }
+  LAK_TRY(set_smem(ks, state_bytes(pl), optin, "state"));
   ks<<<dim3(static_cast<unsigned>(pl.BH), static_cast<unsigned>(pl.D / kVT)), kThreads,
        state_bytes(pl), stream>>>(a);
   LAK_CUDA(cudaGetLastError(), "launch deltanet state kernel");
@@ -131,7 +182,8 @@ int forward(const lak_op_params& p, cudaStream_t stream) {
   const Args a = make_args(p, pl);
   int optin = 0;
   LAK_TRY(smem_optin(&optin));
-  LAK_TRY(run_state<T>(a, pl, optin, stream));
+  LAK_TRY(run_state<T>(a, pl, optin, true, stream));
+  if (pl.scan) return LAK_OK;
   auto ko = output_kernel<T>;
   LAK_TRY(set_smem(ko, output_bytes(pl), optin, "output"));
   ko<<<dim3(static_cast<unsigned>(pl.NC), static_cast<unsigned>(pl.BH)), kThreads,
@@ -147,7 +199,7 @@ int backward(const lak_op_params& p, cudaStream_t stream) {
   a.final_state = nullptr;
   int optin = 0;
   LAK_TRY(smem_optin(&optin));
-  LAK_TRY(run_state<T>(a, pl, optin, stream));
+  LAK_TRY(run_state<T>(a, pl, optin, false, stream));
   auto kd = dstate_kernel<T>;
   LAK_TRY(set_smem(kd, dstate_bytes(pl), optin, "dstate"));
   kd<<<dim3(static_cast<unsigned>(pl.BH), static_cast<unsigned>(pl.D / kVT)), kThreads,
@@ -257,7 +309,8 @@ int chunk_check(const lak_op_params& p, bool backward) {
 
 size_t chunk_workspace(const lak_op_params& p) {
   const Plan pl = plan(p);
-  const int64_t floats = 2 * pl.cd_floats + 2 * pl.dd_floats + pl.grad_blocks * pl.grad_floats;
+  const int64_t floats = 2 * pl.cd_floats + 2 * pl.dd_floats + pl.g_floats + pl.s_floats +
+                         pl.grad_blocks * pl.grad_floats;
   return static_cast<size_t>(floats) * sizeof(float);
 }
 

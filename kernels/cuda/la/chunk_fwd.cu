@@ -11,31 +11,14 @@ namespace lak {
 namespace la {
 namespace {
 
-constexpr int64_t kChunk = 64;
 // Aim for this many (segment, b·h) blocks, enough to fill 132 SMs several times over while
 // keeping the workspace (one D×(D+1) fp32 summary per block) small.
 constexpr int64_t kTargetBlocks = 2048;
 
-struct Plan {
-  int64_t n_chunks, cps, nseg;
-};
-
-Plan plan(const lak_op_params& p) {
-  Plan pl;
-  pl.n_chunks = (p.T + kChunk - 1) / kChunk;
-  const int64_t bh = p.B * p.H;
-  int64_t cps = (pl.n_chunks * bh) / kTargetBlocks;
-  if (cps < 1) cps = 1;
-  if (cps > pl.n_chunks) cps = pl.n_chunks;
-  pl.cps = cps;
-  pl.nseg = (pl.n_chunks + cps - 1) / cps;
-  return pl;
-}
-
 template <typename T, int D>
-int launch(const lak_op_params& p, cudaStream_t stream) {
+int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
   constexpr int C = static_cast<int>(kChunk);
-  const Plan pl = plan(p);
+  const Plan pl = plan(p, backward);
   Args a;
   a.q = reinterpret_cast<const void*>(p.q);
   a.k = reinterpret_cast<const void*>(p.k);
@@ -54,6 +37,8 @@ int launch(const lak_op_params& p, cudaStream_t stream) {
   a.nseg = pl.nseg;
   a.scale = static_cast<float>(p.scale);
   a.normalize = static_cast<int>(p.normalize);
+  a.dout = backward ? reinterpret_cast<const void*>(p.do_) : nullptr;
+  a.rowstat = backward ? a.ws + 2 * bwd_state_floats(p) : nullptr;
 
   int dev = 0, optin = 0;
   LAK_CUDA(cudaGetDevice(&dev), "cudaGetDevice");
@@ -76,7 +61,7 @@ int launch(const lak_op_params& p, cudaStream_t stream) {
            "cudaFuncSetAttribute(la output)");
 
   const int64_t bh = p.B * p.H;
-  const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>(pl.nseg));
+  const dim3 grid(static_cast<unsigned>(pl.nseg), static_cast<unsigned>(bh));
   k1<<<grid, kThreads, Smem<D, C>::kStateBytes, stream>>>(a);
   LAK_CUDA(cudaGetLastError(), "launch la seg_state kernel");
   const int64_t elems = bh * (D * D + D);
@@ -90,6 +75,26 @@ int launch(const lak_op_params& p, cudaStream_t stream) {
 bool aligned(uint64_t ptr, uint64_t n) { return ptr % n == 0; }
 
 }  // namespace
+
+Plan plan(const lak_op_params& p, bool backward) {
+  Plan pl;
+  pl.n_chunks = (p.T + kChunk - 1) / kChunk;
+  const int64_t bh = p.B * p.H;
+  int64_t cps = 1;
+  if (!backward) {
+    cps = (pl.n_chunks * bh) / kTargetBlocks;
+    if (cps < 1) cps = 1;
+    if (cps > pl.n_chunks) cps = pl.n_chunks;
+  }
+  pl.cps = cps;
+  pl.nseg = (pl.n_chunks + cps - 1) / cps;
+  return pl;
+}
+
+size_t bwd_state_floats(const lak_op_params& p) {
+  return static_cast<size_t>(p.B * p.H) * static_cast<size_t>(plan(p, true).n_chunks) *
+         static_cast<size_t>(p.K * (p.K + 1));
+}
 
 int chunk_fwd_check(const lak_op_params& p) {
   if (p.dtype != LAK_DTYPE_F32 && p.dtype != LAK_DTYPE_BF16) {
@@ -124,7 +129,9 @@ int chunk_fwd_check(const lak_op_params& p) {
   // Element counts must stay well inside int64 (index math is 64-bit) and grid limits.
   const double elems = static_cast<double>(p.B) * p.T * p.H * p.K;
   if (elems > 4.0e18) return fail(LAK_ERR_INVALID, "B*T*H*K = %.3g is too large", elems);
-  if (p.B * p.H > 2147483647LL) return fail(LAK_ERR_UNSUPPORTED, "B*H exceeds 2^31-1");
+  if (p.B * p.H > 65535) {
+    return fail(LAK_ERR_UNSUPPORTED, "B*H = %lld exceeds 65535", static_cast<long long>(p.B * p.H));
+  }
   if (!std::isfinite(p.scale)) return fail(LAK_ERR_INVALID, "field 'scale' is not finite");
   if (p.normalize != 0 && p.normalize != 1) {
     return fail(LAK_ERR_INVALID, "field 'normalize' is %lld; must be 0 or 1",
@@ -167,16 +174,28 @@ int chunk_fwd_check(const lak_op_params& p) {
   return LAK_OK;
 }
 
-size_t chunk_fwd_workspace(const lak_op_params& p) {
-  const Plan pl = plan(p);
-  return static_cast<size_t>(p.B * p.H) * static_cast<size_t>(pl.nseg) *
-         static_cast<size_t>(p.K * (p.K + 1)) * sizeof(float);
+size_t chunk_workspace(const lak_op_params& p) {
+  const Plan pl = plan(p, false);
+  const size_t fwd = static_cast<size_t>(p.B * p.H) * static_cast<size_t>(pl.nseg) *
+                     static_cast<size_t>(p.K * (p.K + 1)) * sizeof(float);
+  const size_t bwd = (2 * bwd_state_floats(p) +
+                      static_cast<size_t>(p.B * p.H) * plan(p, true).n_chunks * kChunk * 2) *
+                     sizeof(float);
+  return fwd > bwd ? fwd : bwd;
+}
+
+int chunk_fwd_pass(const lak_op_params& p, cudaStream_t stream, bool backward) {
+  const bool bf16 = p.dtype == LAK_DTYPE_BF16;
+  if (p.K == 64) {
+    return bf16 ? launch<__nv_bfloat16, 64>(p, stream, backward)
+                : launch<float, 64>(p, stream, backward);
+  }
+  return bf16 ? launch<__nv_bfloat16, 128>(p, stream, backward)
+              : launch<float, 128>(p, stream, backward);
 }
 
 int chunk_fwd(const lak_op_params& p, cudaStream_t stream) {
-  const bool bf16 = p.dtype == LAK_DTYPE_BF16;
-  if (p.K == 64) return bf16 ? launch<__nv_bfloat16, 64>(p, stream) : launch<float, 64>(p, stream);
-  return bf16 ? launch<__nv_bfloat16, 128>(p, stream) : launch<float, 128>(p, stream);
+  return chunk_fwd_pass(p, stream, false);
 }
 
 }  // namespace la

@@ -31,6 +31,9 @@ struct Args {
   float* final_state;
   float* final_z;
   float* ws;  // [B*H][nseg][D*D + D] fp32
+  // Backward only (else null): do, and per row (1/d or scale, ∂D) as float2 [B*H][n_chunks*C].
+  const void* dout;
+  float* rowstat;
   int64_t B, T, H;
   int64_t n_chunks;  // ceil(T / C)
   int64_t cps;       // chunks per segment
@@ -98,7 +101,7 @@ __global__ void __launch_bounds__(kThreads) seg_state_kernel(Args a) {
   extern __shared__ float sm[];
   float* sK = sm;           // C x ld
   float* sV = sK + C * ld;  // C x D
-  const int64_t bh = blockIdx.x, seg = blockIdx.y;
+  const int64_t seg = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 
@@ -195,7 +198,7 @@ __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
   float* sV = sK + C * ld;   // C x D
   float* sS = sV + C * D;    // D x D
   float* sz = sS + D * D;    // D
-  const int64_t bh = blockIdx.x, seg = blockIdx.y;
+  const int64_t seg = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 
@@ -277,6 +280,28 @@ __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
       for (int r = 0; r < RC; ++r)
 #pragma unroll
         for (int c = 0; c < R; ++c) acc_o[r][c] = fmaf(ar[r], vc[c], acc_o[r][c]);
+    }
+    if (a.rowstat != nullptr) {
+      // Backward: ∂N = mul · do and ∂D = −(do · n) mul² per row, n the unscaled numerator.
+#pragma unroll
+      for (int r = 0; r < RC; ++r) {
+        const int64_t t = t0 + ty + 16 * r;
+        const float mul = a.normalize ? 1.f / (den[r] + 1e-6f) : a.scale;
+        float dot = 0.f;
+        if (t < a.T) {
+          const int64_t base = ((b * a.T + t) * a.H + h) * D;
+#pragma unroll
+          for (int c = 0; c < R; ++c)
+            dot = fmaf(Io<T>::load(a.dout, base + tx + 16 * c), acc_o[r][c], dot);
+        }
+#pragma unroll
+        for (int off = 8; off > 0; off >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, off, 16);
+        if (tx == 0) {
+          float* rs = a.rowstat + 2 * (bh * a.n_chunks * C + ch * C + ty + 16 * r);
+          rs[0] = t < a.T ? mul : 0.f;
+          rs[1] = (t < a.T && a.normalize) ? -dot * mul * mul : 0.f;
+        }
+      }
     }
 #pragma unroll
     for (int r = 0; r < RC; ++r) {

@@ -8,6 +8,9 @@ extern const OpEntry kGlaChunk;
 extern const OpEntry kDeltanetChunk;
 extern const OpEntry kSoftmaxFlash;
 extern const OpEntry kRmtChunk;
+extern const OpEntry kLaRecurrent;
+extern const OpEntry kGlaRecurrent;
+extern const OpEntry kDeltanetRecurrent;
 
 namespace {
 const OpEntry* const kOps[] = {
@@ -16,6 +19,9 @@ const OpEntry* const kOps[] = {
     &kDeltanetChunk,
     &kSoftmaxFlash,
     &kRmtChunk,
+    &kLaRecurrent,
+    &kGlaRecurrent,
+    &kDeltanetRecurrent,
 };
 }  // namespace
 

@@ -6,13 +6,15 @@
  * This module plans the tiling for one head group and builds the pipelines; buffers, head
  * groups and timing belong to the backend (bench/backends/webgpu.ts).
  */
-import type { OpRequest, Shape } from "../../../bench/ops.ts";
+import type { InputName, OpRequest, Shape } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import {
+  type BindName,
   compile,
   type DeviceLimits,
   f32Source,
   ioSource,
+  type Kernel,
   type KernelBuilder,
   layoutFor,
   type Plan,
@@ -55,7 +57,21 @@ const MT = 4; // per-invocation register tile, as in common.wgsl
 
 /** Chooses tile shapes for a problem; throws Unsupported when the shape cannot be tiled. */
 export function planLaChunk(req: OpRequest, dtype: Storage, limits: DeviceLimits): LaChunkPlan {
+  return planChunk(req, dtype, limits, false);
+}
+
+/**
+ * The tiling shared by la and gla (same three passes; gla's keep the cumulative gates in
+ * workgroup memory too, `gated`).
+ */
+export function planChunk(
+  req: OpRequest,
+  dtype: Storage,
+  limits: DeviceLimits,
+  gated: boolean,
+): LaChunkPlan {
   const { shape, params } = req;
+  const name = `${req.variant}/chunk`;
   const { B, T, H, K, V } = shape;
   const C = Math.min(params.chunk_size, T);
   const NC = Math.ceil(T / C);
@@ -66,13 +82,13 @@ export function planLaChunk(req: OpRequest, dtype: Storage, limits: DeviceLimits
   );
   const maxShared = limits.maxComputeWorkgroupStorageSize;
   if (dtype === "bf16" && V % 2 !== 0) {
-    throw new Unsupported(`webgpu la/chunk bf16 needs an even V (packed bf16 pairs), got V=${V}`);
+    throw new Unsupported(`webgpu ${name} bf16 needs an even V (packed bf16 pairs), got V=${V}`);
   }
   if (
     NC > limits.maxComputeWorkgroupsPerDimension
   ) {
     throw new Unsupported(
-      `webgpu la/chunk: ${NC} chunks exceed maxComputeWorkgroupsPerDimension ` +
+      `webgpu ${name}: ${NC} chunks exceed maxComputeWorkgroupsPerDimension ` +
         `${limits.maxComputeWorkgroupsPerDimension}; use a larger chunk_size`,
     );
   }
@@ -81,18 +97,18 @@ export function planLaChunk(req: OpRequest, dtype: Storage, limits: DeviceLimits
   const out = { RT: ceil(C, MT), RV: ceil(Math.max(V, C), MT), KT: 16 };
   if (state.RK * state.RV > maxInv || out.RT * out.RV > maxInv) {
     throw new Unsupported(
-      `webgpu la/chunk: K=${K}, V=${V}, chunk_size=${C} need ${
+      `webgpu ${name}: K=${K}, V=${V}, chunk_size=${C} need ${
         Math.max(state.RK * state.RV, out.RT * out.RV)
       } invocations per workgroup (limit ${maxInv}); at most ${MT}·sqrt(limit) per dimension`,
     );
   }
-  const sharedState = (t: number) => 4 * t * (K + V);
-  const sharedOut = (kt: number) => 4 * (C * C + 2 * kt * C + kt * V);
+  const sharedState = (t: number) => 4 * (t * (K + V) + (gated ? 2 * K : 0));
+  const sharedOut = (kt: number) => 4 * (C * C + (gated ? 3 : 2) * kt * C + kt * V);
   while (state.TT > 1 && sharedState(state.TT) > maxShared) state.TT >>= 1;
   while (out.KT > 1 && sharedOut(out.KT) > maxShared) out.KT >>= 1;
   if (sharedState(state.TT) > maxShared || sharedOut(out.KT) > maxShared) {
     throw new Unsupported(
-      `webgpu la/chunk: chunk_size=${C}, K=${K}, V=${V} need ${sharedOut(1)} bytes of workgroup ` +
+      `webgpu ${name}: chunk_size=${C}, K=${K}, V=${V} need ${sharedOut(1)} bytes of workgroup ` +
         `memory, limit ${maxShared}`,
     );
   }
@@ -115,17 +131,79 @@ export function planLaChunk(req: OpRequest, dtype: Storage, limits: DeviceLimits
 }
 
 /** The uniform block of common.wgsl (`Params`). */
-function paramsBlock(plan: LaChunkPlan, shape: Shape, hasH0: boolean, hasZ0: boolean) {
+export function paramsBlock(
+  shape: Shape,
+  NC: number,
+  scale: number,
+  has: Set<InputName>,
+  flags = 0,
+): ArrayBuffer {
   const buf = new ArrayBuffer(32);
   const dv = new DataView(buf);
   dv.setUint32(0, shape.T, true);
   dv.setUint32(4, shape.H, true);
-  dv.setUint32(8, plan.NC, true);
-  dv.setUint32(12, plan.BH, true);
-  dv.setFloat32(16, plan.scale, true);
-  dv.setUint32(20, hasH0 ? 1 : 0, true);
-  dv.setUint32(24, hasZ0 ? 1 : 0, true);
+  dv.setUint32(8, NC, true);
+  dv.setUint32(12, shape.B * shape.H, true);
+  dv.setFloat32(16, scale, true);
+  dv.setUint32(20, has.has("h0") ? 1 : 0, true);
+  dv.setUint32(24, has.has("z0") ? 1 : 0, true);
+  dv.setUint32(28, flags, true);
   return buf;
+}
+
+/**
+ * Compiles the three passes (chunk_{state,scan,out}.wgsl next to `base`) of la or gla: `io`
+ * are the storage-dtype tensors, `f32` the f32 buffers, both with their binding numbers.
+ */
+export async function buildThreePass(
+  device: GPUDevice,
+  plan: LaChunkPlan,
+  req: OpRequest,
+  has: Set<InputName>,
+  base: string,
+  bind: Partial<Record<BindName, number>>,
+  io: BindName[],
+  f32: BindName[],
+): Promise<Kernel> {
+  const label = `${req.variant}/chunk`;
+  const layout = layoutFor(device, label, bind);
+  const { K, V } = req.shape;
+  const dims = { C: plan.C, K, V };
+  const head = [
+    ioSource(plan.dtype, io.map((n) => [n, bind[n]!])),
+    f32Source(f32.map((n) => [n, bind[n]!])),
+    await wgslFile(import.meta.url, "../common.wgsl"),
+  ].join("\n");
+  const make = async (pass: "state" | "scan" | "out", constants: Record<string, number>) =>
+    compile(
+      device,
+      `${label}_${pass}/${plan.dtype}`,
+      layout,
+      `${head}\n${await wgslFile(base, `chunk_${pass}.wgsl`)}`,
+      constants,
+    );
+  const norm: Record<string, number> = req.variant === "la"
+    ? { NORMALIZE: plan.normalize ? 1 : 0 }
+    : {};
+  const [state, scan, out] = await Promise.all([
+    make("state", { ...dims, ...plan.state }),
+    make("scan", { K, V, WG: plan.scan.WG, ...norm }),
+    make("out", { ...dims, ...plan.out, ...norm }),
+  ]);
+  return {
+    layout,
+    bindings: bind,
+    params: paramsBlock(req.shape, plan.NC, plan.scale, has),
+    passes: [
+      { label: "state", pipeline: state, workgroups: [plan.NC, plan.BH, 1] },
+      {
+        label: "scan",
+        pipeline: scan,
+        workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1],
+      },
+      { label: "out", pipeline: out, workgroups: [plan.NC, plan.BH, 1] },
+    ],
+  };
 }
 
 export const laChunk: KernelBuilder<LaChunkPlan> = {
@@ -136,48 +214,12 @@ export const laChunk: KernelBuilder<LaChunkPlan> = {
   dtypes: ["f32", "f16", "bf16"],
   description: "chunked la forward in 3 WGSL passes: chunk states, prefix over chunks, outputs",
   plan: planLaChunk,
-  async build(device, plan, req, has) {
-    const layout = layoutFor(device, "la/chunk", BIND);
-    const { K, V } = req.shape;
-    const dims = { C: plan.C, K, V };
-    const head = [
-      ioSource(plan.dtype, [["q", BIND.q], ["k", BIND.k], ["v", BIND.v], ["o", BIND.o]]),
-      f32Source([
-        ["ws", BIND.ws],
-        ["h0", BIND.h0],
-        ["z0", BIND.z0],
-        ["final_state", BIND.final_state],
-        ["final_z", BIND.final_z],
-      ]),
-      await wgslFile(import.meta.url, "../common.wgsl"),
-    ].join("\n");
-    const make = async (pass: "state" | "scan" | "out", constants: Record<string, number>) =>
-      compile(
-        device,
-        `la/chunk_${pass}/${plan.dtype}`,
-        layout,
-        `${head}\n${await wgslFile(import.meta.url, `chunk_${pass}.wgsl`)}`,
-        constants,
-      );
-    const norm = plan.normalize ? 1 : 0;
-    const [state, scan, out] = await Promise.all([
-      make("state", { ...dims, ...plan.state }),
-      make("scan", { K, V, WG: plan.scan.WG, NORMALIZE: norm }),
-      make("out", { ...dims, ...plan.out, NORMALIZE: norm }),
-    ]);
-    return {
-      layout,
-      bindings: BIND,
-      params: paramsBlock(plan, req.shape, has.has("h0"), has.has("z0")),
-      passes: [
-        { label: "state", pipeline: state, workgroups: [plan.NC, plan.BH, 1] },
-        {
-          label: "scan",
-          pipeline: scan,
-          workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1],
-        },
-        { label: "out", pipeline: out, workgroups: [plan.NC, plan.BH, 1] },
-      ],
-    };
-  },
+  build: (device, plan, req, has) =>
+    buildThreePass(device, plan, req, has, import.meta.url, BIND, ["q", "k", "v", "o"], [
+      "ws",
+      "h0",
+      "z0",
+      "final_state",
+      "final_z",
+    ]),
 };

@@ -1,0 +1,222 @@
+/**
+ * WebGPU forward kernels of gla, deltanet and rmt (and device-side random inputs) against the
+ * fp64 oracles on whatever adapter Deno finds (lavapipe on CPU machines). Same policy as
+ * la_test.ts: no adapter → skipped, or failed when CI=true; WEBGPU_TEST_SEED=<n> replays.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type Backend, BackendUnavailable } from "../../bench/backends/backend.ts";
+import { openWebGpu } from "../../bench/backends/webgpu.ts";
+import {
+  defaultParams,
+  type InputName,
+  inputShape,
+  type Inputs,
+  optionalInputs,
+  type OpParams,
+  type OpRequest,
+  outputShapes,
+  requiredInputs,
+  type Shape,
+  type Variant,
+} from "../../bench/ops.ts";
+import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
+import { oracle } from "../../kernels/reference/index.ts";
+
+if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+
+let backend: Backend | null = null;
+let unavailable = "";
+try {
+  backend = await openWebGpu();
+} catch (e) {
+  if (!(e instanceof BackendUnavailable)) throw e;
+  unavailable = e.message;
+}
+const inCI = Deno.env.get("CI") === "true";
+const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Value ranges by input: gates are log decays (≤ 0), β in (0, 1). */
+const RANGE: Partial<Record<InputName, [number, number]>> = { g: [-0.6, 0], beta: [0, 1] };
+
+function makeInputs(req: OpRequest, seed: number): Inputs {
+  const r = rng(seed);
+  const inputs: Inputs = {};
+  for (const name of [...requiredInputs(req.variant, req.mode), ...optionalInputs(req.variant)]) {
+    if (name === "z0") continue;
+    const shape = inputShape(name, req.shape);
+    const [lo, hi] = RANGE[name] ?? [-1, 1];
+    const d = new Float32Array(numel(shape));
+    for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
+    inputs[name] = tensor("f32", shape, d);
+  }
+  return inputs;
+}
+
+function relErr(out: ArrayLike<number>, ref: Float64Array): number {
+  assert.equal(out.length, ref.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (!Number.isFinite(out[i])) return NaN;
+    num += (out[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}
+
+const TOL: Record<Dtype, number> = { f64: 1e-12, f32: 2e-4, f16: 2e-2, bf16: 2e-2 };
+const F32_STORED = new Set(["h0", "z0"]);
+
+/** Checks every output against the oracle fed exactly what the device holds. */
+async function check(be: Backend, req: OpRequest, dtype: Dtype, inputs: Inputs, seed: number) {
+  const op = await be.prepare(req, inputs, { impl: "chunk", dtype });
+  try {
+    await op.poison();
+    await op.run();
+    const out = await op.read();
+    const x: Record<string, Float64Array> = {};
+    for (const [name, t] of Object.entries(inputs) as [string, Tensor][]) {
+      x[name] = toF64(F32_STORED.has(name) ? t : cast(t, dtype));
+    }
+    const ref = oracle(req.variant).forward(x, req.shape, req.params);
+    for (const name of Object.keys(outputShapes(req, inputs)) as (keyof typeof ref)[]) {
+      const got = out[name];
+      assert.ok(got, `output ${name} missing (seed ${seed})`);
+      const e = relErr(got.data, ref[name]!);
+      const tol = name === "o" ? TOL[dtype] : TOL.f32 * (dtype === "f32" ? 1 : 100);
+      assert.ok(
+        e <= tol,
+        `${req.variant} ${dtype}: ${name} rel err ${e} > ${tol} (WEBGPU_TEST_SEED=${seed})`,
+      );
+    }
+  } finally {
+    op.dispose();
+  }
+}
+
+interface Case {
+  variant: Variant;
+  shape: Shape;
+  params: Partial<OpParams>;
+}
+
+/** T not a multiple of the chunk, B·H > 1, h0 where the variant takes it. */
+const CASES: Case[] = [
+  { variant: "gla", shape: { B: 2, T: 37, H: 2, K: 16, V: 12, M: 0 }, params: { chunk_size: 16 } },
+  {
+    variant: "deltanet",
+    shape: { B: 2, T: 37, H: 2, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 16 },
+  },
+  {
+    variant: "deltanet",
+    shape: { B: 1, T: 21, H: 3, K: 8, V: 8, M: 0 },
+    params: { chunk_size: 8, qk_l2norm: false, scale: 0.5 },
+  },
+  {
+    variant: "rmt",
+    shape: { B: 2, T: 45, H: 2, K: 16, V: 16, M: 3 },
+    params: { segment_len: 20, chunk_size: 8 },
+  },
+];
+
+function request(c: Case): OpRequest {
+  return {
+    variant: c.variant,
+    mode: "fwd",
+    params: { ...defaultParams(c.variant, c.shape.K), ...c.params },
+    shape: c.shape,
+  };
+}
+
+if (!backend) {
+  if (inCI) {
+    it("webgpu adapter is available (CI=true)", () => {
+      assert.fail(`no WebGPU adapter in CI: ${unavailable}`);
+    });
+  } else {
+    it.skip(`webgpu op tests skipped: ${unavailable}`, () => {});
+  }
+} else {
+  const be = backend;
+  after(() => be.close());
+
+  describe("webgpu forward kernels vs fp64 oracle", () => {
+    CASES.forEach((c, ci) => {
+      const info = be.impls().find((i) => i.variant === c.variant);
+      for (const dtype of ["f32", "f16", "bf16"] as const) {
+        const name = `${c.variant} ${dtype}: ${JSON.stringify(c.shape)} ${JSON.stringify(c.params)}`;
+        if (!info?.dtypes.includes(dtype)) {
+          it.skip(`${name} (not offered here)`, () => {});
+          continue;
+        }
+        it(name, async () => {
+          const req = request(c);
+          const seed = SEED + 7919 * ci;
+          await check(be, req, dtype, makeInputs(req, seed), seed);
+        });
+      }
+    });
+  });
+
+  describe("webgpu device-side random inputs", () => {
+    it("draws on the device, reads the prefix back, and the op agrees with the oracle", async () => {
+      const shape: Shape = { B: 2, T: 40, H: 4, K: 16, V: 16, M: 0 };
+      const req: OpRequest = {
+        variant: "gla",
+        mode: "fwd",
+        params: { ...defaultParams("gla", 16), chunk_size: 16 },
+        shape,
+      };
+      // A 9000-byte binding forces head groups of 1 (q is 2·40·4·16·4 = 20480 bytes).
+      const split = await openWebGpu({ bindingLimit: 9000 });
+      try {
+        for (const dtype of ["f32", "bf16"] as const) {
+          const op = await split.prepare(req, { random: { seed: SEED } }, { impl: "chunk", dtype });
+          try {
+            const all = await op.inputs(shape.T);
+            const pre = await op.inputs(7);
+            assert.deepEqual(pre.q!.shape, [2, 7, 4, 16]);
+            const q = all.q!, g = all.g!;
+            assert.equal(q.dtype, dtype);
+            const qf = toF64(q), gf = toF64(g);
+            const mean = qf.reduce((a, b) => a + b, 0) / qf.length;
+            const sd = Math.sqrt(qf.reduce((a, b) => a + b * b, 0) / qf.length);
+            assert.ok(Math.abs(mean) < 0.15 && Math.abs(sd - 1) < 0.15, `q mean ${mean} sd ${sd}`);
+            assert.ok(gf.every((x) => x <= 0 && x > -1), "gates logsigmoid(x)/16");
+            // The prefix is the first 7 positions of each batch row of the whole tensor.
+            const row = 4 * 16;
+            for (let b = 0; b < 2; b++) {
+              assert.deepEqual(
+                [...pre.q!.data.subarray(b * 7 * row, (b + 1) * 7 * row)],
+                [...q.data.subarray(b * 40 * row, (b * 40 + 7) * row)],
+              );
+            }
+            await op.run();
+            const out = await op.read();
+            const x: Record<string, Float64Array> = {};
+            for (const [n, t] of Object.entries(all) as [string, Tensor][]) x[n] = toF64(t);
+            const ref = oracle("gla").forward(x, shape, req.params);
+            const e = relErr(out.o!.data, ref.o!);
+            assert.ok(e <= TOL[dtype], `o rel err ${e} (seed ${SEED})`);
+          } finally {
+            op.dispose();
+          }
+        }
+      } finally {
+        split.close();
+      }
+    });
+  });
+}
