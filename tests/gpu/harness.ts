@@ -19,7 +19,7 @@ import {
   type Shape,
   type Variant,
 } from "../../bench/ops.ts";
-import { cast, type Dtype, toF64 } from "../../bench/tensor.ts";
+import { cast, type Dtype, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 import type { RefInputs } from "../../kernels/reference/types.ts";
 
@@ -61,7 +61,24 @@ export function caseInputs(c: OpCase, seed: number): Inputs {
     }
     inputs[name] = t;
   });
+  // Without the in-op l2 norm the delta rule is only stable for unit-norm keys (|β k|² ≤ 2),
+  // so the caller normalizes them, as models do.
+  if (c.variant === "deltanet" && !req.params.qk_l2norm) {
+    for (const name of ["q", "k"] as const) inputs[name] = l2Rows(inputs[name]!, c.dtype);
+  }
   return inputs;
+}
+
+function l2Rows(t: Tensor, dtype: Dtype): Tensor {
+  const x = toF64(t).slice();
+  const D = t.shape[t.shape.length - 1];
+  for (let r = 0; r < x.length; r += D) {
+    let ss = 0;
+    for (let j = 0; j < D; j++) ss += x[r + j] * x[r + j];
+    const inv = 1 / Math.sqrt(ss + 1e-6);
+    for (let j = 0; j < D; j++) x[r + j] *= inv;
+  }
+  return cast(tensor("f64", t.shape, x), dtype);
 }
 
 export function params(c: OpCase): OpParams {
