@@ -71,7 +71,7 @@ export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
       // Sized so a 2-core machine without a GPU finishes in well under two minutes.
       return {
         ...BASE,
-        backends: [...BACKENDS],
+        backends: ["cpu", "cuda", "webgpu"],
         T: gpu ? [4096, 16384] : [256, 1024, 2048],
         modes: ["fwd", "fwdbwd"],
         H: 2,
