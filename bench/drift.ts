@@ -4,7 +4,7 @@
  * produce (elu+1 features and l2-normalized keys happen inside the ops; GLA gates
  * logsigmoid(x)/16, strong decay, zero gates).
  */
-import { type Backend, type BackendName, BACKENDS, type RandomSource } from "./backends/backend.ts";
+import { type Backend, type BackendName, type RandomSource } from "./backends/backend.ts";
 import { openBackend, parseBackendName } from "./backends/registry.ts";
 import { parseFlags, runCli } from "./cli/cli.ts";
 import { randomTensor } from "./inputs.ts";

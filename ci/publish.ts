@@ -7,7 +7,7 @@
  */
 import { parseFlags, runCli } from "../bench/cli/cli.ts";
 import { InputError } from "../bench/ops.ts";
-import { type Results, writeJsonAtomic } from "../bench/results.ts";
+import { type DriftEntry, type Results, writeJsonAtomic } from "../bench/results.ts";
 import { findResultsFiles, loadResults } from "../reports/common.ts";
 import { renderReport } from "../reports/report.ts";
 import { renderSummary } from "../reports/markdown.ts";
@@ -40,7 +40,7 @@ async function jsonFiles(dir: string): Promise<string[]> {
  */
 export async function mergeDrift(runDir: string, driftDir: string): Promise<number> {
   const r = await loadResults(`${runDir}/results.json`);
-  const added: unknown[] = [];
+  const added: DriftEntry[] = [];
   for (const f of await jsonFiles(driftDir)) {
     let doc: unknown;
     try {
@@ -49,7 +49,7 @@ export async function mergeDrift(runDir: string, driftDir: string): Promise<numb
       throw new InputError(`'${f}' is not JSON: ${(e as Error).message}`);
     }
     const entries = Array.isArray(doc) ? doc : (doc as { drift?: unknown })?.drift;
-    if (Array.isArray(entries)) added.push(...entries);
+    if (Array.isArray(entries)) added.push(...(entries as DriftEntry[]));
   }
   r.drift = [...r.drift, ...added];
   await writeJsonAtomic(`${runDir}/results.json`, r);
