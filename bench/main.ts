@@ -43,6 +43,7 @@ Matrix (comma-separated lists; default: the profile's):
 Timing:
   --timing MODE      cold (L2 flushed before each sample) | hot   [cold]
   --ci-target F      stop when the median's 95% CI half-width is within F   [0.01]
+  --warmup N         untimed runs per input set before sampling   [3]
   --min-samples N    --max-samples N    --time-cap SECONDS (sampling per cell)
   --seed N           input seed (default: random, recorded in results.json)
 

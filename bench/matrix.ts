@@ -152,6 +152,7 @@ export interface MatrixFlags {
   "ci-target"?: string;
   "max-samples"?: string;
   "min-samples"?: string;
+  warmup?: string;
   "time-cap"?: string;
 }
 
@@ -220,6 +221,7 @@ export function applyOverrides(
     }
     s.ci_target = n;
   }
+  if (flags.warmup !== undefined) s.warmup = positiveInt("--warmup", flags.warmup);
   if (flags["min-samples"] !== undefined) {
     s.min_samples = positiveInt("--min-samples", flags["min-samples"]);
   }

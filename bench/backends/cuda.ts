@@ -49,8 +49,9 @@ const IMPLS: ImplInfo[] = [{
   impl: "chunk",
   default: true,
   dtypes: ["f32", "bf16"],
-  modes: ["fwd"],
-  description: "chunked la forward over (segment × B·H) blocks; fp32 FMA math, K = V in {64, 128}",
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "chunked la forward and backward over (segment × B·H) blocks; fp32 FMA math, K = V in {64, 128}",
 }, {
   variant: "gla",
   impl: "chunk",
@@ -76,6 +77,14 @@ const IMPLS: ImplInfo[] = [{
   description:
     "tiled online-softmax attention (FlashAttention-2 algorithm); bf16 forward on mma.sync tensor cores, fp32 FMA otherwise; the backward recomputes the forward; K = V in {64, 128}",
 }, {
+  variant: "rmt",
+  impl: "chunk",
+  default: true,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "memory chain per (b,h) (one block walks the segments) plus one flash launch over every segment's tokens; fp32 final_state; M <= 64, K = V in {64, 128}",
+}, {
   variant: "la",
   impl: "recurrent",
   default: false,
@@ -99,6 +108,22 @@ const IMPLS: ImplInfo[] = [{
   modes: ["fwd", "fwdbwd"],
   description:
     "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
+}, {
+  variant: "la",
+  impl: "quadratic",
+  default: false,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "naive baseline: B·H·T×T scores materialized, separate launches, cuBLAS (dlopen libcublas.so.13) matrix products with fp32 accumulation; oom once the scores outgrow the device",
+}, {
+  variant: "softmax",
+  impl: "quadratic",
+  default: false,
+  dtypes: ["f32", "bf16"],
+  modes: ["fwd", "fwdbwd"],
+  description:
+    "naive baseline: B·H·T×T scores materialized, separate launches, cuBLAS (dlopen libcublas.so.13) matrix products with fp32 accumulation; oom once the scores outgrow the device",
 }];
 
 /** Inputs whose device storage is always fp32, whatever the op dtype. */

@@ -291,12 +291,19 @@ class TorchBackend implements Backend {
       },
       read: async () => {
         live();
-        const path = this.#file();
-        await this.#call("read", { handle, file: path });
-        const tensors = await this.#readFile(path);
+        // One file per output, at its stored dtype; returned as f32 like the cuda backend's.
+        const names = Object.keys(outputs) as OutputName[];
+        const files = Object.fromEntries(names.map((n) => [n, this.#file()]));
+        try {
+          await this.#call("read", { handle, files });
+        } catch (e) {
+          await Promise.all(names.map((n) => Deno.remove(files[n]).catch(() => {})));
+          throw e;
+        }
         const out: Outputs = {};
-        for (const name of Object.keys(outputs) as OutputName[]) {
-          if (tensors[name]) out[name] = tensors[name];
+        for (const name of names) {
+          const t = (await this.#readFile(files[name]))[name];
+          if (t) out[name] = t.dtype === "f32" ? t : cast(t, "f32");
         }
         return out;
       },

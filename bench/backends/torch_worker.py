@@ -147,8 +147,9 @@ class FakeOp:
             else:
                 self.out[n] = ("F32", s, bytes(4 * numel(s)))
 
-    def read(self, path):
-        write_safetensors(path, self.out)
+    def read(self, files):
+        for n, t in self.out.items():
+            write_safetensors(files[n], {n: t})
 
     def read_inputs(self, tokens, path):
         out = {}
@@ -520,12 +521,12 @@ class TorchOp:
         for n, t in out.items():
             res[n] = t.detach()
         for name, t in self.leaves:
-            if t.grad is not None:
-                res[GRAD_OF[name]] = t.grad
+            # An input the function does not use (z0 without normalization) has zero gradient.
+            res[GRAD_OF[name]] = t.grad if t.grad is not None else torch.zeros_like(t)
         torch.cuda.synchronize()
         for n in self.shapes:
             if n in res:
-                self.out[n] = res[n].float().contiguous()
+                self.out[n] = res[n].contiguous()  # storage dtype; states fp32
 
     def _bytes(self, t):
         torch = self.e.torch
@@ -534,24 +535,26 @@ class TorchOp:
             t = t.view(torch.int16)
         return t.cpu().numpy().tobytes()
 
-    def read(self, path):
-        tensors = {}
+    def read(self, files):
+        """One file per output ({name: path}), each at its stored dtype, so no file holds
+        more than one tensor of a 1M-token run."""
         for n, s in self.shapes.items():
             t = self.out.get(n)
             if t is None:
                 raise RuntimeError(f"output '{n}' was not produced (read before run?)")
-            tensors[n] = ("F32", list(t.shape), self._bytes(t.reshape(s)))
-        write_safetensors(path, tensors)
+            write_safetensors(files[n], {n: (self._name(t), list(s), self._bytes(t.reshape(s)))})
+
+    def _name(self, t):
+        torch = self.e.torch
+        return {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16",
+                torch.float64: "F64"}[t.dtype]
 
     def read_inputs(self, tokens, path):
-        torch = self.e.torch
-        names = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16",
-                 torch.float64: "F64"}
         tensors = {}
         for n, t in self.x.items():
             if n in PER_TOKEN:
                 t = t[:, :tokens]
-            tensors[n] = (names[t.dtype], list(t.shape), self._bytes(t))
+            tensors[n] = (self._name(t), list(t.shape), self._bytes(t))
         write_safetensors(path, tensors)
 
     def time(self, cold, samples, part="all"):
@@ -649,7 +652,7 @@ def main(argv):
             elif cmd == "run":
                 ops[msg["handle"]].run()
             elif cmd == "read":
-                ops[msg["handle"]].read(msg["file"])
+                ops[msg["handle"]].read(msg["files"])
             elif cmd == "inputs":
                 ops[msg["handle"]].read_inputs(int(msg["tokens"]), msg["file"])
             elif cmd == "time":

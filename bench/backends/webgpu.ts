@@ -4,10 +4,18 @@
  * file owns what they share: head groups that keep every buffer within one binding, uploads,
  * device-side random inputs, poison, readback and timing.
  */
-import type { InputName, Inputs, OpRequest, OutputName, Outputs, Variant } from "../ops.ts";
-import { outputShapes } from "../ops.ts";
-import { cast, type Dtype, numel, type Tensor, tensor } from "../tensor.ts";
-import { inputShape, requiredInputs } from "../ops.ts";
+import {
+  type InputName,
+  type Inputs,
+  inputShape,
+  type OpRequest,
+  type OutputName,
+  type Outputs,
+  outputShapes,
+  requiredInputs,
+  type Variant,
+} from "../ops.ts";
+import { cast, numel, type Tensor, tensor } from "../tensor.ts";
 import {
   type Backend,
   type DeviceInfo,
@@ -43,10 +51,29 @@ import { RandomFill } from "../../kernels/webgpu/random.ts";
 import { laChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
 import { glaChunk } from "../../kernels/webgpu/gla/chunk_fwd.ts";
 import { deltanetChunk } from "../../kernels/webgpu/deltanet/chunk_fwd.ts";
+import { rmtSegment } from "../../kernels/webgpu/rmt/rmt_fwd.ts";
+import { softmaxFlash } from "../../kernels/webgpu/softmax/flash.ts";
+import { laQuadratic, softmaxQuadratic } from "../../kernels/webgpu/quadratic/quadratic.ts";
+import {
+  deltanetRecurrent,
+  glaRecurrent,
+  laRecurrent,
+} from "../../kernels/webgpu/recurrent/recurrent.ts";
 
 /** Every kernel the backend offers, one builder per (variant, impl). */
 // deno-lint-ignore no-explicit-any
-const REGISTRY: KernelBuilder<any>[] = [laChunk, glaChunk, deltanetChunk];
+const REGISTRY: KernelBuilder<any>[] = [
+  laChunk,
+  glaChunk,
+  deltanetChunk,
+  rmtSegment,
+  softmaxFlash,
+  laRecurrent,
+  glaRecurrent,
+  deltanetRecurrent,
+  laQuadratic,
+  softmaxQuadratic,
+];
 
 const NAN_WORD: Record<Storage, number> = {
   f32: 0x7fc00000,
@@ -171,30 +198,37 @@ class WebGpuBackend implements Backend {
     const { H } = req.shape;
     const bytesOf = (name: string, hg: number) =>
       Math.ceil(numel(shapes[name as InputName]!) / H * hg * esize(tensorStorage(name, dtype)));
+    // Tensor sizes are checked first: a tensor that cannot fit even one head per group is the
+    // problem to report, whatever the kernel's tiling would say about the shape.
+    const tensorSizes = (hg: number): [string, number][] =>
+      Object.keys(shapes).map((n) => [n, bytesOf(n, hg)]);
+    const single = tensorSizes(1).find(([, b]) => b > maxBind);
+    if (single) {
+      const whole = tensorSizes(H).find(([n]) => n === single[0])!;
+      throw new Unsupported(
+        `webgpu ${req.variant}/${builder.impl}: ${whole[0]} needs ${whole[1]} bytes, and even ` +
+          `one head per group needs ${single[1]}, above maxStorageBufferBindingSize ${maxBind} ` +
+          `(maxBufferSize ${granted.maxBufferSize})`,
+      );
+    }
     let G = 0;
     let plan: Plan | null = null;
-    let firstProblem = "";
-    for (let g = 1; g <= H; g++) {
+    for (let g = 1; g <= H && !plan; g++) {
       if (H % g !== 0) continue;
       const hg = H / g;
       const sub: OpRequest = { ...req, shape: { ...req.shape, H: hg } };
       const p: Plan = builder.plan(sub, dtype, limits);
-      const sizes: [string, number][] = [
-        ...Object.keys(shapes).map((n) => [n, bytesOf(n, hg)] as [string, number]),
-        ...Object.entries(p.workspace),
-      ];
-      const over = sizes.find(([, b]) => b > maxBind);
+      const over = [...tensorSizes(hg), ...Object.entries(p.workspace)].find(([, b]) =>
+        b > maxBind
+      );
       if (!over) {
         G = g;
         plan = p;
-        break;
-      }
-      if (g === 1) firstProblem = `${over[0]} needs ${over[1]} bytes`;
-      if (g === H) {
+      } else if (g === H) {
         throw new Unsupported(
-          `webgpu ${req.variant}/${builder.impl}: ${firstProblem} in one binding, and even one ` +
-            `head per group needs ${over[1]} bytes for ${over[0]}, above ` +
-            `maxStorageBufferBindingSize ${maxBind} (maxBufferSize ${granted.maxBufferSize})`,
+          `webgpu ${req.variant}/${builder.impl}: with one head per group ${over[0]} needs ` +
+            `${over[1]} bytes, above maxStorageBufferBindingSize ${maxBind}; use a larger ` +
+            `chunk_size or fewer tokens`,
         );
       }
     }
@@ -276,13 +310,15 @@ class WebGpuBackend implements Backend {
         for (const u of uniforms) u.destroy();
         return out;
       });
-      const encode: Encode = (enc, ts) => {
+      // Records every pass; the timestamps span passes `from` … last (the backward alone when
+      // `from` is kernel.bwdFrom, though the forward still runs first to feed it).
+      const encode = (enc: GPUCommandEncoder, ts?: Parameters<Encode>[1], from = 0) => {
         kernel.passes.forEach((p, i) => {
           const last = i === kernel.passes.length - 1;
-          const timestampWrites = ts && (i === 0 || last)
+          const timestampWrites = ts && (i === from || last)
             ? {
               querySet: ts.querySet,
-              beginningOfPassWriteIndex: i === 0 ? ts.begin : undefined,
+              beginningOfPassWriteIndex: i === from ? ts.begin : undefined,
               endOfPassWriteIndex: last ? ts.end : undefined,
             }
             : undefined;
@@ -290,10 +326,12 @@ class WebGpuBackend implements Backend {
             label: `${req.variant}/${builder.impl} ${p.label}`,
             timestampWrites,
           });
-          pass.setPipeline(p.pipeline);
           for (const g of groups) {
             pass.setBindGroup(0, g.bindGroup);
-            pass.dispatchWorkgroups(...p.workgroups);
+            for (const s of p.steps) {
+              pass.setPipeline(s.pipeline);
+              pass.dispatchWorkgroups(...s.workgroups);
+            }
           }
           pass.end();
         });
@@ -313,6 +351,7 @@ class WebGpuBackend implements Backend {
         workspaceBytes,
         `${req.variant}/${builder.impl}`,
         encode,
+        kernel.bwdFrom,
         tensors(Object.keys(outputShapes(req, given))),
         tensors(names),
         G,
@@ -435,7 +474,8 @@ class WebGpuOp implements PreparedOp {
     readonly buffers: GPUBuffer[],
     readonly workspaceBytes: number,
     readonly label: string,
-    readonly encode: Encode,
+    readonly encode: (enc: GPUCommandEncoder, ts?: Parameters<Encode>[1], from?: number) => void,
+    readonly bwdFrom: number | undefined,
     readonly outputs: GroupedTensor[],
     readonly stored: GroupedTensor[],
     readonly groups: number,
@@ -488,13 +528,23 @@ class WebGpuOp implements PreparedOp {
   }
 
   async time(opts: TimingOptions): Promise<number[]> {
-    if (opts.part === "bwd") throw new Unsupported("webgpu cannot time the backward alone yet");
     const device = this.#live();
+    let from = 0;
+    if (opts.part === "bwd") {
+      if (this.bwdFrom === undefined) {
+        throw new Unsupported(`webgpu ${this.label}: no backward passes to time (mode fwd)`);
+      }
+      if (this.backend.timer !== "timestamp-query") {
+        throw new Unsupported("webgpu: timing the backward alone needs timestamp-query");
+      }
+      from = this.bwdFrom;
+    }
     const scratch = opts.cold ? this.backend.scratch() : null;
+    const encode: Encode = (enc, ts) => this.encode(enc, ts, from);
     return await scoped(
       device,
       "timing",
-      () => timePasses(device, this.backend.timer, this.encode, { samples: opts.samples, scratch }),
+      () => timePasses(device, this.backend.timer, encode, { samples: opts.samples, scratch }),
     );
   }
 
