@@ -80,6 +80,7 @@ const FLAGS = {
   timing: { type: "string" },
   "ci-target": { type: "string" },
   "min-samples": { type: "string" },
+  warmup: { type: "string" },
   "max-samples": { type: "string" },
   "time-cap": { type: "string" },
   seed: { type: "string" },
