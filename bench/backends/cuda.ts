@@ -67,7 +67,7 @@ const IMPLS: ImplInfo[] = [{
   dtypes: ["f32", "bf16"],
   modes: ["fwd", "fwdbwd"],
   description:
-    "chunked WY/UT deltanet forward and backward; fp32 state and math, K = V in {64, 128}",
+    "chunked WY/UT deltanet forward and backward, sequence split into segments with an fp32 scan of the chunk transitions (fwd and bwd); bf16: split-bf16 mma.sync, f32: fp32 FMA; K = V in {64, 128}, chunk 64 (16, 32: simple path)",
 }, {
   variant: "softmax",
   impl: "flash",
@@ -75,7 +75,7 @@ const IMPLS: ImplInfo[] = [{
   dtypes: ["f32", "bf16"],
   modes: ["fwd", "fwdbwd"],
   description:
-    "tiled online-softmax attention (FlashAttention-2 algorithm); bf16 forward on mma.sync tensor cores, fp32 FMA otherwise; the backward recomputes the forward; K = V in {64, 128}",
+    "tiled online-softmax attention (FlashAttention-2 algorithm); bf16 forward and backward on mma.sync tensor cores, fp32 FMA otherwise; the backward recomputes the forward; K = V in {64, 128}",
 }, {
   variant: "rmt",
   impl: "chunk",

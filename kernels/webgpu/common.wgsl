@@ -11,7 +11,7 @@ struct Params {
   scale: f32,    // output scale (la: only when not normalizing)
   has_h0: u32,
   has_z0: u32,
-  flags: u32,    // deltanet: 1 = l2-normalize q and k
+  flags: u32,    // deltanet: bit 0 = l2-normalize q and k; la: bit 1 = normalize
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

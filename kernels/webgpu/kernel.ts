@@ -21,10 +21,16 @@ export interface DeviceLimits {
 /** A buffer name a pass can bind: an op input or output, a workspace, or the uniform block. */
 export type BindName = InputName | OutputName | `ws${string}` | "params";
 
-export interface Pass {
-  label: string;
+/** One dispatch; the dispatches of a pass run in order, each seeing the previous one's writes. */
+export interface Step {
   pipeline: GPUComputePipeline;
   workgroups: [number, number, number];
+}
+
+/** One compute pass (the unit of timestamp writes), dispatched once per head group. */
+export interface Pass {
+  label: string;
+  steps: Step[];
 }
 
 export interface Kernel {
@@ -34,6 +40,8 @@ export interface Kernel {
   /** The uniform block bound as `params`. */
   params: ArrayBuffer;
   passes: Pass[];
+  /** fwdbwd only: index of the first backward pass (what `part: "bwd"` times). */
+  bwdFrom?: number;
 }
 
 /** A plan for one head group: workspace sizes known before anything is allocated. */
@@ -80,7 +88,31 @@ export const F32_TENSORS: ReadonlySet<string> = new Set([
   "dbeta",
 ]);
 
+/**
+ * Layouts and pipelines are cached per device: prepare() of the same op shape (another dtype's
+ * pipelines aside) then compiles nothing, which keeps tests and bench cells from recompiling.
+ */
+const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
+const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+const layoutKeys = new WeakMap<GPUBindGroupLayout, string>();
+
 export function layoutFor(
+  device: GPUDevice,
+  label: string,
+  bindings: Partial<Record<BindName, number>>,
+): GPUBindGroupLayout {
+  let cache = layouts.get(device);
+  if (!cache) layouts.set(device, cache = new Map());
+  const key = `${label} ${JSON.stringify(bindings)}`;
+  let layout = cache.get(key);
+  if (!layout) {
+    cache.set(key, layout = createLayout(device, label, bindings));
+    layoutKeys.set(layout, key);
+  }
+  return layout;
+}
+
+function createLayout(
   device: GPUDevice,
   label: string,
   bindings: Partial<Record<BindName, number>>,
@@ -184,8 +216,41 @@ export function wgslFile(base: string, name: string): Promise<string> {
   return s;
 }
 
-/** Compiles one compute pipeline; WGSL errors are thrown with line:column. */
-export async function compile(
+/**
+ * Like Promise.all, but settles every promise first: a builder's other pipelines must not
+ * still be compiling (and reporting into some later error scope) when the first error throws.
+ */
+export async function settled<T extends unknown[]>(
+  ps: { [I in keyof T]: Promise<T[I]> },
+): Promise<T> {
+  const rs = await Promise.allSettled(ps as Promise<unknown>[]);
+  const bad = rs.find((r) => r.status === "rejected");
+  if (bad) throw (bad as PromiseRejectedResult).reason;
+  return rs.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
+}
+
+/** Compiles one compute pipeline (cached); WGSL errors are thrown with line:column. */
+export function compile(
+  device: GPUDevice,
+  label: string,
+  layout: GPUBindGroupLayout,
+  code: string,
+  constants: Record<string, number>,
+): Promise<GPUComputePipeline> {
+  let cache = pipelines.get(device);
+  if (!cache) pipelines.set(device, cache = new Map());
+  const key = `${layoutKeys.get(layout) ?? label}\n${JSON.stringify(constants)}\n${code}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = compileOnce(device, label, layout, code, constants);
+    cache.set(key, p);
+    // A failed compile is not kept: the next prepare reports it again.
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
+async function compileOnce(
   device: GPUDevice,
   label: string,
   layout: GPUBindGroupLayout,

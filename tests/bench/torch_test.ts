@@ -108,7 +108,7 @@ describe("torch backend", () => {
       assert.deepEqual([...prefix.v!.data], [1, 2, 3, 4]);
       assert.deepEqual(await op.time({ cold: true, samples: 3 }), [0.001, 0.002, 0.003]);
       op.dispose();
-      assert.throws(() => op.run(), /after dispose/);
+      await assert.rejects(op.run(), /after dispose/);
 
       // Drawn inputs: python draws, inputs(tokens) reads the prefix back through a file.
       const drawn = await b.prepare(request(5), { random: { seed: 7 } }, {

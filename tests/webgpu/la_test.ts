@@ -19,6 +19,7 @@ import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench
 import { oracle } from "../../kernels/reference/index.ts";
 import { openDevice, REQUESTED_LIMITS, scoped } from "../../kernels/webgpu/device.ts";
 import { planLaChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
+import { TICK_NS } from "../../kernels/webgpu/timing.ts";
 
 if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 
@@ -234,6 +235,31 @@ if (!backend) {
         assert.ok(sum <= wall * 1.05, `device ${sum} ms > wall ${wall} ms`);
         const timer = be.info().timer;
         assert.ok(timer === "timestamp-query" || timer === "wall");
+      } finally {
+        op.dispose();
+      }
+    });
+
+    it("on a real GPU, a long run's device time is most of its wall time (tick period)", async (t) => {
+      if (be.info().isFallbackAdapter || be.info().timer !== "timestamp-query") {
+        t.skip("software adapter or no timestamps: too slow / nothing to calibrate");
+        return;
+      }
+      // About 10⁹ FMAs: long enough that submission overhead is a small part of the wall time.
+      const shape: Shape = { B: 1, T: 1 << 18, H: 8, K: 64, V: 64, M: 0 };
+      const req: OpRequest = { variant: "la", mode: "fwd", params: defaultParams("la", 64), shape };
+      const op = await be.prepare(req, { random: { seed: SEED } }, { impl: "chunk", dtype: "f32" });
+      try {
+        await op.run();
+        const t0 = performance.now();
+        const dev = await op.time({ cold: false, samples: 3 });
+        const wall = performance.now() - t0;
+        const sum = dev.reduce((a, b) => a + b, 0);
+        assert.ok(
+          sum <= wall * 1.05 && sum >= wall * 0.5,
+          `device ${sum.toFixed(2)} ms vs wall ${wall.toFixed(2)} ms for 3 samples: ` +
+            `the assumed ${TICK_NS} ns per timestamp tick looks wrong`,
+        );
       } finally {
         op.dispose();
       }

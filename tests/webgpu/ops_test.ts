@@ -5,16 +5,17 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Backend, BackendUnavailable } from "../../bench/backends/backend.ts";
+import { type Backend, BackendUnavailable, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
 import {
   defaultParams,
   type InputName,
-  inputShape,
   type Inputs,
-  optionalInputs,
+  inputShape,
+  type Mode,
   type OpParams,
   type OpRequest,
+  optionalInputs,
   outputShapes,
   requiredInputs,
   type Shape,
@@ -47,14 +48,17 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Value ranges by input: gates are log decays (≤ 0), β in (0, 1). */
-const RANGE: Partial<Record<InputName, [number, number]>> = { g: [-0.6, 0], beta: [0, 1] };
+/** Value ranges by input: gates are log decays (≤ 0), β in (0, 1), key sums z0 ≥ 0. */
+const RANGE: Partial<Record<InputName, [number, number]>> = {
+  g: [-0.6, 0],
+  beta: [0, 1],
+  z0: [0, 2],
+};
 
 function makeInputs(req: OpRequest, seed: number): Inputs {
   const r = rng(seed);
   const inputs: Inputs = {};
   for (const name of [...requiredInputs(req.variant, req.mode), ...optionalInputs(req.variant)]) {
-    if (name === "z0") continue;
     const shape = inputShape(name, req.shape);
     const [lo, hi] = RANGE[name] ?? [-1, 1];
     const d = new Float32Array(numel(shape));
@@ -76,11 +80,20 @@ function relErr(out: ArrayLike<number>, ref: Float64Array): number {
 }
 
 const TOL: Record<Dtype, number> = { f64: 1e-12, f32: 2e-4, f16: 2e-2, bf16: 2e-2 };
+const GRAD_TOL = 3e-2;
 const F32_STORED = new Set(["h0", "z0"]);
 
 /** Checks every output against the oracle fed exactly what the device holds. */
-async function check(be: Backend, req: OpRequest, dtype: Dtype, inputs: Inputs, seed: number) {
-  const op = await be.prepare(req, inputs, { impl: "chunk", dtype });
+async function check(
+  be: Backend,
+  req: OpRequest,
+  impl: string,
+  dtype: Dtype,
+  inputs: Inputs,
+  seed: number,
+) {
+  const grad = req.mode === "fwdbwd";
+  const op = await be.prepare(req, inputs, { impl, dtype });
   try {
     await op.poison();
     await op.run();
@@ -89,12 +102,20 @@ async function check(be: Backend, req: OpRequest, dtype: Dtype, inputs: Inputs, 
     for (const [name, t] of Object.entries(inputs) as [string, Tensor][]) {
       x[name] = toF64(F32_STORED.has(name) ? t : cast(t, dtype));
     }
-    const ref = oracle(req.variant).forward(x, req.shape, req.params);
+    const ref = grad
+      ? oracle(req.variant).backward(x, req.shape, req.params)
+      : oracle(req.variant).forward(x, req.shape, req.params);
     for (const name of Object.keys(outputShapes(req, inputs)) as (keyof typeof ref)[]) {
       const got = out[name];
       assert.ok(got, `output ${name} missing (seed ${seed})`);
       const e = relErr(got.data, ref[name]!);
-      const tol = name === "o" ? TOL[dtype] : TOL.f32 * (dtype === "f32" ? 1 : 100);
+      // States and their gradients are f32 whatever the storage; their error comes only
+      // from inputs rounded to the storage dtype.
+      const tol = dtype === "f32"
+        ? TOL.f32
+        : name === "o" || name === "final_state" || name === "final_z"
+        ? TOL[dtype]
+        : GRAD_TOL;
       assert.ok(
         e <= tol,
         `${req.variant} ${dtype}: ${name} rel err ${e} > ${tol} (WEBGPU_TEST_SEED=${seed})`,
@@ -109,10 +130,63 @@ interface Case {
   variant: Variant;
   shape: Shape;
   params: Partial<OpParams>;
+  mode?: Mode;
+  impl?: string;
 }
 
 /** T not a multiple of the chunk, B·H > 1, h0 where the variant takes it. */
 const CASES: Case[] = [
+  // 19 chunks: la's scan batches 8 chunks at a time, then the remainder.
+  { variant: "la", shape: { B: 1, T: 150, H: 2, K: 16, V: 12, M: 0 }, params: { chunk_size: 8 } },
+  {
+    variant: "deltanet",
+    shape: { B: 2, T: 37, H: 2, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 16 },
+    mode: "fwdbwd",
+  },
+  // Same C, K, V as above (no new pipelines): no l2 norm, another scale, B·H = 3.
+  {
+    variant: "deltanet",
+    shape: { B: 1, T: 21, H: 3, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 16, qk_l2norm: false, scale: 0.5 },
+    mode: "fwdbwd",
+  },
+  ...(["la", "softmax"] as const).map((variant): Case => ({
+    variant,
+    impl: "quadratic",
+    shape: { B: 2, T: 29, H: 2, K: 8, V: 8, M: 0 },
+    params: {},
+  })),
+  ...(["la", "gla", "deltanet"] as const).map((variant): Case => ({
+    variant,
+    impl: "recurrent",
+    shape: { B: 2, T: 23, H: 2, K: 8, V: 6, M: 0 },
+    params: {},
+  })),
+  {
+    variant: "softmax",
+    impl: "flash",
+    shape: { B: 2, T: 75, H: 2, K: 16, V: 16, M: 0 },
+    params: {},
+  },
+  {
+    variant: "gla",
+    shape: { B: 2, T: 37, H: 2, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 16 },
+    mode: "fwdbwd",
+  },
+  {
+    variant: "la",
+    shape: { B: 2, T: 37, H: 2, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 16 },
+    mode: "fwdbwd",
+  },
+  {
+    variant: "la",
+    shape: { B: 1, T: 21, H: 3, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 16, normalize: false, scale: 0.4 },
+    mode: "fwdbwd",
+  },
   { variant: "gla", shape: { B: 2, T: 37, H: 2, K: 16, V: 12, M: 0 }, params: { chunk_size: 16 } },
   {
     variant: "deltanet",
@@ -134,7 +208,7 @@ const CASES: Case[] = [
 function request(c: Case): OpRequest {
   return {
     variant: c.variant,
-    mode: "fwd",
+    mode: c.mode ?? "fwd",
     params: { ...defaultParams(c.variant, c.shape.K), ...c.params },
     shape: c.shape,
   };
@@ -154,9 +228,13 @@ if (!backend) {
 
   describe("webgpu forward kernels vs fp64 oracle", () => {
     CASES.forEach((c, ci) => {
-      const info = be.impls().find((i) => i.variant === c.variant);
+      const info = be.impls().find((i) =>
+        i.variant === c.variant && i.impl === (c.impl ?? "chunk")
+      );
       for (const dtype of ["f32", "f16", "bf16"] as const) {
-        const name = `${c.variant} ${dtype}: ${JSON.stringify(c.shape)} ${JSON.stringify(c.params)}`;
+        const name = `${c.variant}/${c.impl ?? "chunk"} ${c.mode ?? "fwd"} ${dtype}: ${
+          JSON.stringify(c.shape)
+        } ${JSON.stringify(c.params)}`;
         if (!info?.dtypes.includes(dtype)) {
           it.skip(`${name} (not offered here)`, () => {});
           continue;
@@ -164,8 +242,35 @@ if (!backend) {
         it(name, async () => {
           const req = request(c);
           const seed = SEED + 7919 * ci;
-          await check(be, req, dtype, makeInputs(req, seed), seed);
+          await check(be, req, c.impl ?? "chunk", dtype, makeInputs(req, seed), seed);
         });
+      }
+    });
+  });
+
+  describe("webgpu backward timing", () => {
+    it("times the backward passes alone for fwdbwd, and refuses it for fwd", async () => {
+      const shape: Shape = { B: 1, T: 40, H: 2, K: 16, V: 12, M: 0 };
+      const params = { ...defaultParams("la", 16), chunk_size: 16 };
+      const bwd = await be.prepare({ variant: "la", mode: "fwdbwd", params, shape }, {
+        random: { seed: SEED },
+      }, { impl: "chunk", dtype: "f32" });
+      const fwd = await be.prepare({ variant: "la", mode: "fwd", params, shape }, {
+        random: { seed: SEED },
+      }, { impl: "chunk", dtype: "f32" });
+      try {
+        if (be.info().timer === "timestamp-query") {
+          const ms = await bwd.time({ cold: false, samples: 2, part: "bwd" });
+          assert.equal(ms.length, 2);
+          assert.ok(ms.every((x) => Number.isFinite(x) && x > 0), `bad samples ${ms}`);
+        }
+        await assert.rejects(
+          () => fwd.time({ cold: false, samples: 1, part: "bwd" }),
+          (e: Error) => e instanceof Unsupported,
+        );
+      } finally {
+        bwd.dispose();
+        fwd.dispose();
       }
     });
   });

@@ -271,14 +271,20 @@ __global__ void __launch_bounds__(kThreads) fwd_kernel(const Args a) {
   float* ck = bwd ? a.ckpt + (bh * a.NV + tile) * a.NS * (int64_t)E * kThreads + tid : nullptr;
   const bool want_dn = VAR == kLa && bwd && a.normalize;
 
-  for (int64_t t = 0; t < a.T; ++t) {
-    if (bwd && t % kStretch == 0) save_slots<VAR, K>(ck + (t / kStretch) * E * kThreads, S, z);
-    Tok<VAR, K> x;
+  // Token t+1's inputs are loaded while token t is computed (they do not depend on S).
+  auto load = [&](int64_t t, Tok<VAR, K>& x) {
     if (want_dn) {
       load_tok<VAR, T, K, true, true>(a, b, h, t, ks, j0, x);
     } else {
       load_tok<VAR, T, K, true, false>(a, b, h, t, ks, j0, x);
     }
+  };
+  Tok<VAR, K> nxt;
+  load(0, nxt);
+  for (int64_t t = 0; t < a.T; ++t) {
+    if (bwd && t % kStretch == 0) save_slots<VAR, K>(ck + (t / kStretch) * E * kThreads, S, z);
+    const Tok<VAR, K> x = nxt;
+    if (t + 1 < a.T) load(t + 1, nxt);
     advance<VAR, K>(S, z, x);
     float out[kC + 1];
 #pragma unroll

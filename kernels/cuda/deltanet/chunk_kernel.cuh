@@ -92,26 +92,42 @@ __device__ __forceinline__ float warp_sum(float x) {
 template <typename T>
 __device__ void load_rows(float* dst, int ld, const void* src, int64_t b, int64_t h, int64_t t0,
                           int c0, int nc, const Args& a, bool l2, float* norm_out) {
+  // nc <= 128. Each warp keeps kRU rows (4 elements a lane each) in flight before reducing, so
+  // the global loads overlap instead of paying one latency per row.
+  constexpr int kW = kThreads / 32, kRU = 4;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  for (int r = warp; r < a.C; r += kThreads / 32) {
-    const int64_t t = t0 + r;
-    float ss = 0.f;
-    if (t < a.T) {
+  for (int r0 = warp; r0 < a.C; r0 += kRU * kW) {
+    float v[kRU][4];
+#pragma unroll
+    for (int u = 0; u < kRU; ++u) {
+      const int r = r0 + u * kW;
+      const int64_t t = t0 + r;
+      const bool ok = r < a.C && t < a.T;
       const int64_t base = ((b * a.T + t) * a.H + h) * a.D + c0;
-      for (int c = lane; c < nc; c += 32) {
-        const float x = Io<T>::load(src, base + c);
-        dst[r * ld + c] = x;
-        ss = fmaf(x, x, ss);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int c = lane + 32 * e;
+        v[u][e] = (ok && c < nc) ? Io<T>::load(src, base + c) : 0.f;
       }
-    } else {
-      for (int c = lane; c < nc; c += 32) dst[r * ld + c] = 0.f;
     }
-    float n = 1.f;
-    if (l2) {
-      n = sqrtf(warp_sum(ss) + 1e-6f);
-      for (int c = lane; c < nc; c += 32) dst[r * ld + c] = dst[r * ld + c] / n;
+#pragma unroll
+    for (int u = 0; u < kRU; ++u) {
+      const int r = r0 + u * kW;
+      if (r >= a.C) break;  // warp-uniform
+      float n = 1.f;
+      if (l2) {
+        float ss = 0.f;
+#pragma unroll
+        for (int e = 0; e < 4; ++e) ss = fmaf(v[u][e], v[u][e], ss);
+        n = sqrtf(warp_sum(ss) + 1e-6f);
+      }
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int c = lane + 32 * e;
+        if (c < nc) dst[r * ld + c] = l2 ? v[u][e] / n : v[u][e];
+      }
+      if (lane == 0 && norm_out != nullptr) norm_out[r] = n;
     }
-    if (lane == 0 && norm_out != nullptr) norm_out[r] = n;
   }
 }
 
@@ -124,11 +140,30 @@ __device__ void load_beta(float* dst, const Args& a, int64_t b, int64_t h, int64
 }
 
 // Copies an m×n fp32 matrix (generic pointers, strides ls/ld).
+// Eight loads a thread in flight before the stores.
 __device__ __forceinline__ void copy_mat(float* dst, int ld, const float* src, int ls, int m,
                                          int n) {
-  for (int idx = threadIdx.x; idx < m * n; idx += kThreads) {
-    const int i = idx / n, j = idx - i * n;
-    dst[i * ld + j] = src[i * ls + j];
+  constexpr int kU = 8;
+  const int total = m * n;
+  for (int base = threadIdx.x; base < total; base += kU * kThreads) {
+    float v[kU];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int idx = base + u * kThreads;
+      v[u] = 0.f;
+      if (idx < total) {
+        const int i = idx / n, j = idx - i * n;
+        v[u] = src[i * ls + j];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int idx = base + u * kThreads;
+      if (idx < total) {
+        const int i = idx / n, j = idx - i * n;
+        dst[i * ld + j] = v[u];
+      }
+    }
   }
 }
 
@@ -154,7 +189,7 @@ __device__ void bgemm(int m, int n, int kk, float alpha, const float* A, int lda
 
 // N = (I + A)⁻¹ for strictly lower A (C×C, stride ld) by forward substitution; one thread per
 // column (columns are independent), no barriers.
-__device__ void unit_lower_inverse(const float* A, float* N, int ld, int C) {
+inline __device__ void unit_lower_inverse(const float* A, float* N, int ld, int C) {
   for (int j = threadIdx.x; j < C; j += kThreads) {
     for (int i = 0; i < C; ++i) {
       float x;

@@ -106,9 +106,11 @@ int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
   LAK_CUDA(cudaGetLastError(), "launch gla seg_state kernel");
   k2<<<scan_blocks, kThreads, 0, stream>>>(a);
   LAK_CUDA(cudaGetLastError(), "launch gla carry kernel");
-  k3<<<grid, kThreads, Sm::kOutBytes, stream>>>(a);
-  LAK_CUDA(cudaGetLastError(), "launch gla output kernel");
-  if (!backward) return LAK_OK;
+  if (!backward) {
+    k3<<<grid, kThreads, Sm::kOutBytes, stream>>>(a);
+    LAK_CUDA(cudaGetLastError(), "launch gla output kernel");
+    return LAK_OK;
+  }
 
   auto k4 = dstate_local_kernel<T, D, C>;
   auto k5 = dcarry_kernel<D>;
@@ -177,14 +179,14 @@ int chunk_check(const lak_op_params& p, bool backward) {
     bool required;
     uint64_t align;
   } ptrs[] = {
-      {"q", p.q, true, es},
-      {"k", p.k, true, es},
-      {"v", p.v, true, es},
-      {"g", p.g, true, es},
-      {"o", p.o, true, es},
+      {"q", p.q, true, 16},
+      {"k", p.k, true, 16},
+      {"v", p.v, true, 16},
+      {"g", p.g, true, 16},
+      {"o", p.o, !backward, es},
       {"final_state", p.final_state, true, 4},
       {"h0", p.h0, false, 4},
-      {"do_", p.do_, backward, es},
+      {"do_", p.do_, backward, 16},
       {"dq", p.dq, false, es},
       {"dk", p.dk, false, es},
       {"dv", p.dv, false, es},

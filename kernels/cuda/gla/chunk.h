@@ -14,8 +14,8 @@ int chunk_check(const lak_op_params& p, bool backward);
 size_t chunk_workspace(const lak_op_params& p);
 // Forward: o and final_state.
 int chunk_fwd(const lak_op_params& p, cudaStream_t stream);
-// Backward: recomputes the forward (writing o and final_state too), then dq, dk, dv, dg, dh0
-// for every pointer that is set.
+// Backward: recomputes the chunk states (writing final_state too, not o), then dq, dk, dv, dg,
+// dh0 for every pointer that is set.
 int chunk_bwd(const lak_op_params& p, cudaStream_t stream);
 
 }  // namespace gla

@@ -11,7 +11,7 @@
 //   3. output:    O = scale · [(Q ⊙ e^G) S + A V], A_ij = Σ_l q_il k_jl e^{G_il − G_jl} (j <= i),
 //                 then S ← diag(e^Γ) S + (K ⊙ e^{Γ−G})ᵀ V inside the segment.
 // Backward (one chunk per segment, so the carries are every chunk's starting state):
-//   1–3 as above (the backward also writes o and final_state),
+//   1–2 as above (the backward writes final_state, not o),
 //   4. dstate_local: scale · (Q ⊙ e^G)ᵀ dO per chunk,
 //   5. dcarry:       reverse exclusive scan dS ← diag(e^Γ) dS + local, giving ∂ℓ/∂S after every
 //                    chunk; the total is dh0,
@@ -24,6 +24,15 @@ namespace lak {
 namespace gla {
 
 using blk::kThreads;
+
+// bf16 at D = 64: the in-chunk decayed products (A, and the in-chunk parts of dq, dk) in 16-row
+// blocks on tensor cores (causal_scores_tc, grad_qk_tc). false = the fp32 FMA + exp loops, which
+// also serve fp32 and D = 128.
+constexpr bool kTcScores = true;
+template <typename T, int D>
+struct TcScores {
+  static constexpr bool kOn = kTcScores && blk::Tc<T, D>::kOn;
+};
 
 struct Args {
   const void* q;
@@ -53,9 +62,9 @@ struct Smem {
   static constexpr int kLdA = C + 1;
   static constexpr bool kStateInSmem = D <= 64;
   static constexpr int kLdS = kStateInSmem ? D + 1 : D;
-  static constexpr size_t kStateBytes = sizeof(float) * (2 * C * kLd + C * D);
-  static constexpr size_t kOutBytes = sizeof(float) * (3 * C * kLd + C * D + C * kLdA + D * D);
-  static constexpr size_t kDLocalBytes = sizeof(float) * (2 * C * kLd + C * D);
+  static constexpr size_t kStateBytes = sizeof(float) * (3 * C * kLd);
+  static constexpr size_t kOutBytes = sizeof(float) * (4 * C * kLd + C * kLdA + D * D);
+  static constexpr size_t kDLocalBytes = sizeof(float) * (3 * C * kLd);
   static constexpr size_t kBwdBytes =
       sizeof(float) * (5 * C * kLd + 2 * C * kLdA + (kStateInSmem ? 2 * D * kLdS : 0));
 };
@@ -91,6 +100,61 @@ __device__ __forceinline__ void causal_scores(float (&acc)[C / 16][C / 16], cons
       if (x + 16 * c > y + 16 * r) acc[r][c] = 0.f;
 }
 
+// sA = the causal scores A on tensor cores (bf16 storage, D = 64), in 16-row blocks: for a
+// column block J below the row block I the decay factors through the block's first row
+// r = 16I, e^{G_i − G_j} = e^{G_i − G_r} · e^{G_r − G_j} (both exponents <= 0), so the block
+// is one mma product of Q ⊙ e^{G − G_r} and K ⊙ e^{G_r − G}; diagonal blocks are summed
+// exactly in fp32, blocks above the diagonal are 0. Ends with the writes to sA (no barrier).
+template <int D, int C>
+__device__ __forceinline__ void causal_scores_tc(float* sA, int lda, const float* sQ,
+                                                 const float* sK, const float* sG) {
+  constexpr int ld = D + 1;
+  using Acc = blk::TcAcc<C, C>;
+  static_assert(Acc::kMT == 1, "one 16-row block per warp");
+  Acc acc;
+  acc.zero();
+  const int r = acc.row0();  // this warp's row block I = r / 16
+  if (acc.col0() < r) {
+    acc.template mm<D>(
+        [&](int i, int l) {
+          return sQ[i * ld + l] * __expf(fminf(sG[i * ld + l] - sG[r * ld + l], 0.f));
+        },
+        [&](int l, int j) {
+          return sK[j * ld + l] * __expf(fminf(sG[r * ld + l] - sG[j * ld + l], 0.f));
+        });
+  }
+  acc.each([&](int i, int j, float& v) {
+    if (j < r || j >= r + 16) sA[i * lda + j] = j < r ? v : 0.f;
+  });
+  // The diagonal block (rows and columns r .. r+15), if this warp's columns hold it: each lane
+  // sums rows i0 = r + g, i1 = i0 + 8 against columns j0, j0 + 1 of each 8-column half.
+  if (acc.col0() <= r && r < acc.col0() + Acc::kNT * 8) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t2 = (lane & 3) * 2;
+    const int i0 = r + g, i1 = i0 + 8;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int j0 = r + 8 * half + t2, j1 = j0 + 1;
+      float s00 = 0.f, s01 = 0.f, s10 = 0.f, s11 = 0.f;
+      for (int l = 0; l < D; ++l) {
+        const float q0 = sQ[i0 * ld + l], q1 = sQ[i1 * ld + l];
+        const float g0 = sG[i0 * ld + l], g1 = sG[i1 * ld + l];
+        const float k0 = sK[j0 * ld + l], k1 = sK[j1 * ld + l];
+        const float h0 = sG[j0 * ld + l], h1 = sG[j1 * ld + l];
+        if (half == 0) {
+          s00 = fmaf(q0 * k0, __expf(fminf(g0 - h0, 0.f)), s00);
+          s01 = fmaf(q0 * k1, __expf(fminf(g0 - h1, 0.f)), s01);
+        }
+        s10 = fmaf(q1 * k0, __expf(fminf(g1 - h0, 0.f)), s10);
+        s11 = fmaf(q1 * k1, __expf(fminf(g1 - h1, 0.f)), s11);
+      }
+      sA[i0 * lda + j0] = j0 <= i0 ? s00 : 0.f;
+      sA[i0 * lda + j1] = j1 <= i0 ? s01 : 0.f;
+      sA[i1 * lda + j0] = j0 <= i1 ? s10 : 0.f;
+      sA[i1 * lda + j1] = j1 <= i1 ? s11 : 0.f;
+    }
+  }
+}
+
 __device__ __forceinline__ int64_t row_index(const Args& a, int64_t b, int64_t h, int64_t t,
                                              int D) {
   return ((b * a.T + t) * a.H + h) * D;
@@ -99,56 +163,60 @@ __device__ __forceinline__ int64_t row_index(const Args& a, int64_t b, int64_t h
 // 1. Local state and total log decay of each segment.
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(kThreads) seg_state_kernel(Args a) {
-  constexpr int R = D / 16;
   constexpr int ld = Smem<D, C>::kLd;
   extern __shared__ float sm[];
   float* sK = sm;
   float* sG = sK + C * ld;
-  float* sV = sG + C * ld;  // C x D
+  float* sV = sG + C * ld;
   const int64_t seg = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
-  const int x = blk::tx(), y = blk::ty();
-  float acc[R][R], gtot[R];
-  blk::zero(acc);
-#pragma unroll
-  for (int r = 0; r < R; ++r) gtot[r] = 0.f;
+  typename blk::Tc<T, D>::template Acc<D, D> acc;
+  acc.zero();
+  float gtot = 0.f;  // thread l < D: the segment's total log decay of key dim l
   const int64_t c0 = seg * a.cps;
   const int64_t c1 = min(c0 + a.cps, a.n_chunks);
+  // Next chunk's rows are fetched into registers while this one is computed (bf16, D = 64).
+  constexpr bool kPf = blk::Tc<T, D>::kOn;
+  blk::RowLoader<T, D, C> lk, lg, lv;
+  if (kPf) {
+    lk.fetch(a.k, b, h, c0 * C, a.T, a.H);
+    lg.fetch(a.g, b, h, c0 * C, a.T, a.H);
+    lv.fetch(a.v, b, h, c0 * C, a.T, a.H);
+  }
   for (int64_t ch = c0; ch < c1; ++ch) {
     const int64_t t0 = ch * C;
-    blk::load_rows<T, D, C>(sK, ld, a.k, b, h, t0, a.T, a.H, blk::Ident());
-    blk::load_rows<T, D, C>(sG, ld, a.g, b, h, t0, a.T, a.H, blk::Ident());
-    blk::load_rows<T, D, C>(sV, D, a.v, b, h, t0, a.T, a.H, blk::Ident());
+    if (kPf) {
+      lk.commit(sK, ld, blk::Ident());
+      lg.commit(sG, ld, blk::Ident());
+      lv.commit(sV, ld, blk::Ident());
+    } else {
+      float* const s[3] = {sK, sG, sV};
+      const void* const g[3] = {a.k, a.g, a.v};
+      const bool m[3] = {false, false, false};
+      blk::load_rows_n<T, D, C>(s, ld, g, m, b, h, t0, a.T, a.H, blk::Ident());
+    }
     __syncthreads();
+    if (kPf && ch + 1 < c1) {
+      lk.fetch(a.k, b, h, t0 + C, a.T, a.H);
+      lg.fetch(a.g, b, h, t0 + C, a.T, a.H);
+      lv.fetch(a.v, b, h, t0 + C, a.T, a.H);
+    }
     blk::cumsum_rows<D, C>(sG, ld);
     __syncthreads();
     for (int idx = threadIdx.x; idx < C * D; idx += kThreads) {
       const int row = idx / D, col = idx % D;
       sK[row * ld + col] *= __expf(sG[(C - 1) * ld + col] - sG[row * ld + col]);
     }
+    if (threadIdx.x < D) gtot += sG[(C - 1) * ld + threadIdx.x];
     __syncthreads();
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const float gl = sG[(C - 1) * ld + y + 16 * r];
-      gtot[r] += gl;
-      const float dec = __expf(gl);
-#pragma unroll
-      for (int c = 0; c < R; ++c) acc[r][c] *= dec;
-    }
-    blk::mm<R, R, C>(
-        acc, [&](int l, int t) { return sK[t * ld + l]; },
-        [&](int t, int j) { return sV[t * D + j]; });
+    acc.each([&](int l, int, float& v) { v *= __expf(sG[(C - 1) * ld + l]); });
+    acc.template mm<C>([&](int l, int t) { return sK[t * ld + l]; },
+                       [&](int t, int j) { return sV[t * ld + j]; });
     __syncthreads();
   }
   float* out = a.st + (bh * a.nseg + seg) * (int64_t)(D * D);
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int c = 0; c < R; ++c) out[(y + 16 * r) * D + x + 16 * c] = acc[r][c];
-  if (x == 0) {
-#pragma unroll
-    for (int r = 0; r < R; ++r) a.gsum[(bh * a.nseg + seg) * D + y + 16 * r] = gtot[r];
-  }
+  acc.each([&](int l, int j, float& v) { out[l * D + j] = v; });
+  if (threadIdx.x < D) a.gsum[(bh * a.nseg + seg) * D + threadIdx.x] = gtot;
 }
 
 // 2. Exclusive scan over segments seeded with h0; the total is final_state.
@@ -188,7 +256,6 @@ __global__ void __launch_bounds__(kThreads) carry_kernel(Args a) {
 // 3. Outputs of one segment, chunk by chunk, carrying S in shared memory.
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
-  constexpr int R = D / 16;
   constexpr int RC = C / 16;
   constexpr int ld = Smem<D, C>::kLd;
   constexpr int lda = Smem<D, C>::kLdA;
@@ -196,27 +263,51 @@ __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
   float* sQ = sm;
   float* sK = sQ + C * ld;
   float* sG = sK + C * ld;
-  float* sV = sG + C * ld;   // C x D
-  float* sA = sV + C * D;    // C x lda
+  float* sV = sG + C * ld;
+  float* sA = sV + C * ld;   // C x lda
   float* sS = sA + C * lda;  // D x D
   const int64_t seg = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
   const int x = blk::tx(), y = blk::ty();
   const float* carry = a.st + (bh * a.nseg + seg) * (int64_t)(D * D);
-  for (int i = threadIdx.x; i < D * D; i += kThreads) sS[i] = carry[i];
+  blk::copy_rows_f32(sS, D, carry, D * D, D);
 
   const int64_t c0 = seg * a.cps;
   const int64_t c1 = min(c0 + a.cps, a.n_chunks);
+  // Next chunk's rows are fetched into registers while this one is computed (bf16, D = 64).
+  constexpr bool kPf = blk::Tc<T, D>::kOn;
+  blk::RowLoader<T, D, C> lq, lk, lg, lv;
+  if (kPf) {
+    lq.fetch(a.q, b, h, c0 * C, a.T, a.H);
+    lk.fetch(a.k, b, h, c0 * C, a.T, a.H);
+    lg.fetch(a.g, b, h, c0 * C, a.T, a.H);
+    lv.fetch(a.v, b, h, c0 * C, a.T, a.H);
+  }
   for (int64_t ch = c0; ch < c1; ++ch) {
     const int64_t t0 = ch * C;
-    blk::load_rows<T, D, C>(sQ, ld, a.q, b, h, t0, a.T, a.H, blk::Ident());
-    blk::load_rows<T, D, C>(sK, ld, a.k, b, h, t0, a.T, a.H, blk::Ident());
-    blk::load_rows<T, D, C>(sG, ld, a.g, b, h, t0, a.T, a.H, blk::Ident());
-    blk::load_rows<T, D, C>(sV, D, a.v, b, h, t0, a.T, a.H, blk::Ident());
+    if (kPf) {
+      lq.commit(sQ, ld, blk::Ident());
+      lk.commit(sK, ld, blk::Ident());
+      lg.commit(sG, ld, blk::Ident());
+      lv.commit(sV, ld, blk::Ident());
+    } else {
+      float* const s[4] = {sQ, sK, sG, sV};
+      const void* const g[4] = {a.q, a.k, a.g, a.v};
+      const bool m[4] = {false, false, false, false};
+      blk::load_rows_n<T, D, C>(s, ld, g, m, b, h, t0, a.T, a.H, blk::Ident());
+    }
     __syncthreads();
+    if (kPf && ch + 1 < c1) {
+      lq.fetch(a.q, b, h, t0 + C, a.T, a.H);
+      lk.fetch(a.k, b, h, t0 + C, a.T, a.H);
+      lg.fetch(a.g, b, h, t0 + C, a.T, a.H);
+      lv.fetch(a.v, b, h, t0 + C, a.T, a.H);
+    }
     blk::cumsum_rows<D, C>(sG, ld);
     __syncthreads();
-    {
+    if constexpr (TcScores<T, D>::kOn) {
+      causal_scores_tc<D, C>(sA, lda, sQ, sK, sG);
+    } else {
       float acc[RC][RC];
       causal_scores<D, C>(acc, sQ, sK, sG);
 #pragma unroll
@@ -232,39 +323,28 @@ __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
       sK[row * ld + col] *= __expf(sG[(C - 1) * ld + col] - gv);
     }
     __syncthreads();
-    float acc_o[RC][R];
-    blk::zero(acc_o);
-    blk::mm<RC, R, D>(
-        acc_o, [&](int i, int l) { return sQ[i * ld + l]; },
-        [&](int l, int j) { return sS[l * D + j]; });
-    blk::mm<RC, R, C>(
-        acc_o, [&](int i, int j) { return sA[i * lda + j]; },
-        [&](int j, int t) { return sV[j * D + t]; });
-#pragma unroll
-    for (int r = 0; r < RC; ++r) {
-      const int64_t t = t0 + y + 16 * r;
-      if (t >= a.T) continue;
-      const int64_t base = row_index(a, b, h, t, D);
-#pragma unroll
-      for (int c = 0; c < R; ++c) blk::Io<T>::store(a.o, base + x + 16 * c, acc_o[r][c] * a.scale);
+    {
+      typename blk::Tc<T, D>::template Acc<C, D> acc_o;
+      acc_o.zero();
+      acc_o.template mm<D>([&](int i, int l) { return sQ[i * ld + l]; },
+                           [&](int l, int j) { return sS[l * D + j]; });
+      acc_o.template mm<C>([&](int i, int j) { return sA[i * lda + j]; },
+                           [&](int j, int t) { return sV[j * ld + t]; });
+      acc_o.each([&](int i, int j, float& v) {
+        const int64_t t = t0 + i;
+        if (t < a.T) blk::Io<T>::store(a.o, row_index(a, b, h, t, D) + j, v * a.scale);
+      });
     }
     if (ch + 1 < c1) {
-      float acc_s[R][R];
-      blk::zero(acc_s);
-      blk::mm<R, R, C>(
-          acc_s, [&](int l, int t) { return sK[t * ld + l]; },
-          [&](int t, int j) { return sV[t * D + j]; });
+      typename blk::Tc<T, D>::template Acc<D, D> acc_s;
+      acc_s.zero();
+      acc_s.template mm<C>([&](int l, int t) { return sK[t * ld + l]; },
+                           [&](int t, int j) { return sV[t * ld + j]; });
       __syncthreads();  // everyone is done reading sS
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const int l = y + 16 * r;
-        const float dec = __expf(sG[(C - 1) * ld + l]);
-#pragma unroll
-        for (int c = 0; c < R; ++c) {
-          float* s = &sS[l * D + x + 16 * c];
-          *s = fmaf(dec, *s, acc_s[r][c]);
-        }
-      }
+      acc_s.each([&](int l, int j, float& v) {
+        float* s = &sS[l * D + j];
+        *s = fmaf(__expf(sG[(C - 1) * ld + l]), *s, v);
+      });
     }
     __syncthreads();
   }
@@ -273,19 +353,20 @@ __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
 // 4. scale · (Q ⊙ e^G)ᵀ dO of every chunk.
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(kThreads) dstate_local_kernel(Args a) {
-  constexpr int R = D / 16;
   constexpr int ld = Smem<D, C>::kLd;
   extern __shared__ float sm[];
   float* sQ = sm;
   float* sG = sQ + C * ld;
-  float* sO = sG + C * ld;  // C x D
+  float* sO = sG + C * ld;
   const int64_t ch = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
-  const int x = blk::tx(), y = blk::ty();
   const int64_t t0 = ch * C;
-  blk::load_rows<T, D, C>(sQ, ld, a.q, b, h, t0, a.T, a.H, blk::Ident());
-  blk::load_rows<T, D, C>(sG, ld, a.g, b, h, t0, a.T, a.H, blk::Ident());
-  blk::load_rows<T, D, C>(sO, D, a.dout, b, h, t0, a.T, a.H, blk::Ident());
+  {
+    float* const s[3] = {sQ, sG, sO};
+    const void* const g[3] = {a.q, a.g, a.dout};
+    const bool m[3] = {false, false, false};
+    blk::load_rows_n<T, D, C>(s, ld, g, m, b, h, t0, a.T, a.H, blk::Ident());
+  }
   __syncthreads();
   blk::cumsum_rows<D, C>(sG, ld);
   __syncthreads();
@@ -294,16 +375,12 @@ __global__ void __launch_bounds__(kThreads) dstate_local_kernel(Args a) {
     sQ[row * ld + col] *= __expf(sG[row * ld + col]);
   }
   __syncthreads();
-  float acc[R][R];
-  blk::zero(acc);
-  blk::mm<R, R, C>(
-      acc, [&](int l, int t) { return sQ[t * ld + l]; },
-      [&](int t, int j) { return sO[t * D + j]; });
+  typename blk::Tc<T, D>::template Acc<D, D> acc;
+  acc.zero();
+  acc.template mm<C>([&](int l, int t) { return sQ[t * ld + l]; },
+                     [&](int t, int j) { return sO[t * ld + j]; });
   float* out = a.dst + (bh * a.n_chunks + ch) * (int64_t)(D * D);
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int c = 0; c < R; ++c) out[(y + 16 * r) * D + x + 16 * c] = acc[r][c] * a.scale;
+  acc.each([&](int l, int j, float& v) { out[l * D + j] = v * a.scale; });
 }
 
 // 5. Reverse exclusive scan over chunks: dS after each chunk; the total is dh0.
@@ -341,6 +418,94 @@ __global__ void __launch_bounds__(kThreads) dcarry_kernel(Args a) {
   if (a.dh0 != nullptr) a.dh0[bh * E + e] = carry;
 }
 
+// dq and dk of one chunk on tensor cores (bf16 storage, D = 64), in 16-row blocks r .. r+15
+// (one per warp): the parts through S and dS, the off-diagonal blocks factored through the
+// block's first row r (dq) or last row s = r + 15 (dk), e^{G_i − G_j} = e^{G_i − G_r} e^{G_r −
+// G_j} with both exponents <= 0, and the diagonal block summed exactly. Writes dq and dk, then
+// (after a barrier) dG = Q ⊙ dQ − K ⊙ dK into sQ.
+template <typename T, int D, int C>
+__device__ __forceinline__ void grad_qk_tc(const Args& a, int64_t b, int64_t h, int64_t t0,
+                                           float* sQ, const float* sK, const float* sG,
+                                           const float* sV, const float* sO, const float* sDA,
+                                           const float* S, const float* dS) {
+  constexpr int ld = D + 1, lda = C + 1, lds = Smem<D, C>::kLdS;
+  using Acc = blk::TcAcc<C, D>;
+  static_assert(Acc::kMT == 1, "one 16-row block per warp");
+  Acc dq, dk, off;
+  const int r = dq.row0();
+  const int s = r + 15;
+  dq.zero();
+  dq.template mm<D>([&](int i, int t) { return sO[i * ld + t]; },
+                    [&](int t, int l) { return S[l * lds + t]; });
+  dq.each([&](int i, int l, float& v) { v *= a.scale * __expf(sG[i * ld + l]); });
+  if (r > 0) {
+    off.zero();
+    off.template mm<C>([&](int i, int j) { return j < r ? sDA[i * lda + j] : 0.f; },
+                       [&](int j, int l) {
+                         return j < r ? sK[j * ld + l] *
+                                            __expf(fminf(sG[r * ld + l] - sG[j * ld + l], 0.f))
+                                      : 0.f;
+                       });
+    const float* ov = &off.v[0][0][0];
+    int n = 0;
+    dq.each([&](int i, int l, float& v) {
+      v = fmaf(ov[n++], __expf(fminf(sG[i * ld + l] - sG[r * ld + l], 0.f)), v);
+    });
+  }
+  dq.each([&](int i, int l, float& v) {
+    const float gi = sG[i * ld + l];
+    float acc = 0.f;
+    for (int j = r; j <= i; ++j) {
+      acc = fmaf(sDA[i * lda + j] * sK[j * ld + l], __expf(fminf(gi - sG[j * ld + l], 0.f)), acc);
+    }
+    v += acc;
+  });
+
+  dk.zero();
+  dk.template mm<D>([&](int j, int t) { return sV[j * ld + t]; },
+                    [&](int t, int l) { return dS[l * lds + t]; });
+  dk.each([&](int j, int l, float& v) { v *= __expf(sG[(C - 1) * ld + l] - sG[j * ld + l]); });
+  if (s < C - 1) {
+    off.zero();
+    off.template mm<C>([&](int j, int i) { return i > s ? sDA[i * lda + j] : 0.f; },
+                       [&](int i, int l) {
+                         return i > s ? sQ[i * ld + l] *
+                                            __expf(fminf(sG[i * ld + l] - sG[s * ld + l], 0.f))
+                                      : 0.f;
+                       });
+    const float* ov = &off.v[0][0][0];
+    int n = 0;
+    dk.each([&](int j, int l, float& v) {
+      v = fmaf(ov[n++], __expf(fminf(sG[s * ld + l] - sG[j * ld + l], 0.f)), v);
+    });
+  }
+  dk.each([&](int j, int l, float& v) {
+    const float gj = sG[j * ld + l];
+    float acc = 0.f;
+    for (int i = j; i <= s; ++i) {
+      acc = fmaf(sDA[i * lda + j] * sQ[i * ld + l], __expf(fminf(sG[i * ld + l] - gj, 0.f)), acc);
+    }
+    v += acc;
+  });
+
+  {
+    const float* kv = &dk.v[0][0][0];
+    int n = 0;
+    dq.each([&](int i, int l, float& v) {
+      const float kd = kv[n++];
+      const int64_t t = t0 + i;
+      if (t < a.T) {
+        const int64_t idx = row_index(a, b, h, t, D) + l;
+        if (a.dq != nullptr) blk::Io<T>::store(a.dq, idx, v);
+        if (a.dk != nullptr) blk::Io<T>::store(a.dk, idx, kd);
+      }
+      v = sQ[i * ld + l] * v - sK[i * ld + l] * kd;
+    });
+  }
+  __syncthreads();  // done with raw Q, K and dA
+  dq.each([&](int i, int l, float& v) { sQ[i * ld + l] = v; });
+}
+
 // 6. Gradients of one chunk from its starting state S and dS = ∂ℓ/∂S after it.
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(kThreads) bwd_chunk_kernel(Args a) {
@@ -371,137 +536,138 @@ __global__ void __launch_bounds__(kThreads) bwd_chunk_kernel(Args a) {
   if constexpr (Smem<D, C>::kStateInSmem) {
     float* sS = sDA + C * lda;
     float* sdS = sS + D * lds;
-    for (int i = threadIdx.x; i < E; i += kThreads) {
-      sS[(i / D) * lds + i % D] = gS[i];
-      sdS[(i / D) * lds + i % D] = gdS[i];
-    }
+    blk::copy_rows_f32(sS, lds, gS, E, D);
+    blk::copy_rows_f32(sdS, lds, gdS, E, D);
     S = sS;
     dS = sdS;
   } else {
     S = gS;
     dS = gdS;
   }
-  blk::load_rows<T, D, C>(sQ, ld, a.q, b, h, t0, a.T, a.H, blk::Ident());
-  blk::load_rows<T, D, C>(sK, ld, a.k, b, h, t0, a.T, a.H, blk::Ident());
-  blk::load_rows<T, D, C>(sG, ld, a.g, b, h, t0, a.T, a.H, blk::Ident());
-  blk::load_rows<T, D, C>(sV, ld, a.v, b, h, t0, a.T, a.H, blk::Ident());
-  blk::load_rows<T, D, C>(sO, ld, a.dout, b, h, t0, a.T, a.H, blk::Ident());
+  {
+    float* const s[5] = {sQ, sK, sG, sV, sO};
+    const void* const g[5] = {a.q, a.k, a.g, a.v, a.dout};
+    const bool m[5] = {false, false, false, false, false};
+    blk::load_rows_n<T, D, C>(s, ld, g, m, b, h, t0, a.T, a.H, blk::Ident());
+  }
   __syncthreads();
   blk::cumsum_rows<D, C>(sG, ld);
   __syncthreads();
 
   // A and dA = scale · tril(dO Vᵀ).
   {
-    float acc[RC][RC];
-    causal_scores<D, C>(acc, sQ, sK, sG);
+    if constexpr (TcScores<T, D>::kOn) {
+      causal_scores_tc<D, C>(sA, lda, sQ, sK, sG);
+    } else {
+      float acc[RC][RC];
+      causal_scores<D, C>(acc, sQ, sK, sG);
 #pragma unroll
-    for (int r = 0; r < RC; ++r)
+      for (int r = 0; r < RC; ++r)
 #pragma unroll
-      for (int c = 0; c < RC; ++c) sA[(y + 16 * r) * lda + x + 16 * c] = acc[r][c];
-    blk::zero(acc);
-    blk::mm<RC, RC, D>(
-        acc, [&](int i, int t) { return sO[i * ld + t]; },
-        [&](int t, int j) { return sV[j * ld + t]; });
-#pragma unroll
-    for (int r = 0; r < RC; ++r)
-#pragma unroll
-      for (int c = 0; c < RC; ++c) {
-        const bool keep = x + 16 * c <= y + 16 * r;
-        sDA[(y + 16 * r) * lda + x + 16 * c] = keep ? acc[r][c] * a.scale : 0.f;
-      }
+        for (int c = 0; c < RC; ++c) sA[(y + 16 * r) * lda + x + 16 * c] = acc[r][c];
+    }
+    typename blk::Tc<T, D>::template Acc<C, C> da;
+    da.zero();
+    da.template mm<D>([&](int i, int t) { return sO[i * ld + t]; },
+                      [&](int t, int j) { return sV[j * ld + t]; });
+    da.each([&](int i, int j, float& v) { sDA[i * lda + j] = j <= i ? v * a.scale : 0.f; });
   }
   __syncthreads();
 
-  // dQ (rows i = y + 16r, cols l = x + 16c).
-  float dq[RC][R];
-  blk::zero(dq);
-  blk::mm<RC, R, D>(
-      dq, [&](int i, int t) { return sO[i * ld + t]; },
-      [&](int t, int l) { return S[l * lds + t]; });
-  {
-    float gi[RC][R];
+  if constexpr (TcScores<T, D>::kOn) {
+    grad_qk_tc<T, D, C>(a, b, h, t0, sQ, sK, sG, sV, sO, sDA, S, dS);
+  } else {
+    // dQ (rows i = y + 16r, cols l = x + 16c).
+    float dq[RC][R];
+    blk::zero(dq);
+    blk::mm<RC, R, D>(
+        dq, [&](int i, int t) { return sO[i * ld + t]; },
+        [&](int t, int l) { return S[l * lds + t]; });
+    {
+      float gi[RC][R];
 #pragma unroll
-    for (int r = 0; r < RC; ++r)
+      for (int r = 0; r < RC; ++r)
 #pragma unroll
-      for (int c = 0; c < R; ++c) {
-        gi[r][c] = sG[(y + 16 * r) * ld + x + 16 * c];
-        dq[r][c] *= a.scale * __expf(gi[r][c]);
-      }
-    const int jmax = y + 16 * (RC - 1);
-    for (int j = 0; j <= jmax; ++j) {
-      float kj[R], gj[R];
+        for (int c = 0; c < R; ++c) {
+          gi[r][c] = sG[(y + 16 * r) * ld + x + 16 * c];
+          dq[r][c] *= a.scale * __expf(gi[r][c]);
+        }
+      const int jmax = y + 16 * (RC - 1);
+      for (int j = 0; j <= jmax; ++j) {
+        float kj[R], gj[R];
 #pragma unroll
-      for (int c = 0; c < R; ++c) {
-        kj[c] = sK[j * ld + x + 16 * c];
-        gj[c] = sG[j * ld + x + 16 * c];
-      }
+        for (int c = 0; c < R; ++c) {
+          kj[c] = sK[j * ld + x + 16 * c];
+          gj[c] = sG[j * ld + x + 16 * c];
+        }
 #pragma unroll
-      for (int r = 0; r < RC; ++r) {
-        if (j > y + 16 * r) continue;
-        const float da = sDA[(y + 16 * r) * lda + j];
+        for (int r = 0; r < RC; ++r) {
+          if (j > y + 16 * r) continue;
+          const float da = sDA[(y + 16 * r) * lda + j];
 #pragma unroll
-        for (int c = 0; c < R; ++c)
-          dq[r][c] = fmaf(da * kj[c], __expf(fminf(gi[r][c] - gj[c], 0.f)), dq[r][c]);
+          for (int c = 0; c < R; ++c)
+            dq[r][c] = fmaf(da * kj[c], __expf(fminf(gi[r][c] - gj[c], 0.f)), dq[r][c]);
+        }
       }
     }
-  }
 
-  // dK (rows j = y + 16r, cols l = x + 16c).
-  float dk[RC][R];
-  blk::zero(dk);
-  blk::mm<RC, R, D>(
-      dk, [&](int j, int t) { return sV[j * ld + t]; },
-      [&](int t, int l) { return dS[l * lds + t]; });
-  {
-    float gj[RC][R];
+    // dK (rows j = y + 16r, cols l = x + 16c).
+    float dk[RC][R];
+    blk::zero(dk);
+    blk::mm<RC, R, D>(
+        dk, [&](int j, int t) { return sV[j * ld + t]; },
+        [&](int t, int l) { return dS[l * lds + t]; });
+    {
+      float gj[RC][R];
 #pragma unroll
-    for (int r = 0; r < RC; ++r)
+      for (int r = 0; r < RC; ++r)
+#pragma unroll
+        for (int c = 0; c < R; ++c) {
+          const int l = x + 16 * c;
+          gj[r][c] = sG[(y + 16 * r) * ld + l];
+          dk[r][c] *= __expf(sG[(C - 1) * ld + l] - gj[r][c]);
+        }
+      for (int i = y; i < C; ++i) {
+        float qi[R], gi[R];
+#pragma unroll
+        for (int c = 0; c < R; ++c) {
+          qi[c] = sQ[i * ld + x + 16 * c];
+          gi[c] = sG[i * ld + x + 16 * c];
+        }
+#pragma unroll
+        for (int r = 0; r < RC; ++r) {
+          if (i < y + 16 * r) continue;
+          const float da = sDA[i * lda + y + 16 * r];
+#pragma unroll
+          for (int c = 0; c < R; ++c)
+            dk[r][c] = fmaf(da * qi[c], __expf(fminf(gi[c] - gj[r][c], 0.f)), dk[r][c]);
+        }
+      }
+    }
+
+    // dG = Q ⊙ dQ − K ⊙ dK; write dq, dk.
+    float dgr[RC][R];
+#pragma unroll
+    for (int r = 0; r < RC; ++r) {
+      const int i = y + 16 * r;
+      const int64_t t = t0 + i;
+      const int64_t base = t < a.T ? row_index(a, b, h, t, D) : -1;
 #pragma unroll
       for (int c = 0; c < R; ++c) {
         const int l = x + 16 * c;
-        gj[r][c] = sG[(y + 16 * r) * ld + l];
-        dk[r][c] *= __expf(sG[(C - 1) * ld + l] - gj[r][c]);
-      }
-    for (int i = y; i < C; ++i) {
-      float qi[R], gi[R];
-#pragma unroll
-      for (int c = 0; c < R; ++c) {
-        qi[c] = sQ[i * ld + x + 16 * c];
-        gi[c] = sG[i * ld + x + 16 * c];
-      }
-#pragma unroll
-      for (int r = 0; r < RC; ++r) {
-        if (i < y + 16 * r) continue;
-        const float da = sDA[i * lda + y + 16 * r];
-#pragma unroll
-        for (int c = 0; c < R; ++c)
-          dk[r][c] = fmaf(da * qi[c], __expf(fminf(gi[c] - gj[r][c], 0.f)), dk[r][c]);
+        dgr[r][c] = sQ[i * ld + l] * dq[r][c] - sK[i * ld + l] * dk[r][c];
+        if (base >= 0) {
+          if (a.dq != nullptr) blk::Io<T>::store(a.dq, base + l, dq[r][c]);
+          if (a.dk != nullptr) blk::Io<T>::store(a.dk, base + l, dk[r][c]);
+        }
       }
     }
+    __syncthreads();  // done with raw Q, K and dA
+#pragma unroll
+    for (int r = 0; r < RC; ++r)
+#pragma unroll
+      for (int c = 0; c < R; ++c) sQ[(y + 16 * r) * ld + x + 16 * c] = dgr[r][c];
   }
-
-  // dG = Q ⊙ dQ − K ⊙ dK; write dq, dk.
-  float dgr[RC][R];
-#pragma unroll
-  for (int r = 0; r < RC; ++r) {
-    const int i = y + 16 * r;
-    const int64_t t = t0 + i;
-    const int64_t base = t < a.T ? row_index(a, b, h, t, D) : -1;
-#pragma unroll
-    for (int c = 0; c < R; ++c) {
-      const int l = x + 16 * c;
-      dgr[r][c] = sQ[i * ld + l] * dq[r][c] - sK[i * ld + l] * dk[r][c];
-      if (base >= 0) {
-        if (a.dq != nullptr) blk::Io<T>::store(a.dq, base + l, dq[r][c]);
-        if (a.dk != nullptr) blk::Io<T>::store(a.dk, base + l, dk[r][c]);
-      }
-    }
-  }
-  __syncthreads();  // done with raw Q, K and dA
-#pragma unroll
-  for (int r = 0; r < RC; ++r)
-#pragma unroll
-    for (int c = 0; c < R; ++c) sQ[(y + 16 * r) * ld + x + 16 * c] = dgr[r][c];
   for (int idx = threadIdx.x; idx < C * D; idx += kThreads) {
     const int row = idx / D, col = idx % D;
     sK[row * ld + col] *= __expf(sG[(C - 1) * ld + col] - sG[row * ld + col]);
@@ -510,27 +676,18 @@ __global__ void __launch_bounds__(kThreads) bwd_chunk_kernel(Args a) {
 
   // dV = scale · Aᵀ dO + K̃ dS (rows j = y + 16r, cols t = x + 16c).
   {
-    float dv[RC][R];
-    blk::zero(dv);
-    blk::mm<RC, R, C>(
-        dv, [&](int j, int i) { return sA[i * lda + j]; },
-        [&](int i, int t) { return sO[i * ld + t]; });
-#pragma unroll
-    for (int r = 0; r < RC; ++r)
-#pragma unroll
-      for (int c = 0; c < R; ++c) dv[r][c] *= a.scale;
-    blk::mm<RC, R, D>(
-        dv, [&](int j, int l) { return sK[j * ld + l]; },
-        [&](int l, int t) { return dS[l * lds + t]; });
+    typename blk::Tc<T, D>::template Acc<C, D> dv;
+    dv.zero();
+    dv.template mm<C>([&](int j, int i) { return sA[i * lda + j]; },
+                      [&](int i, int t) { return sO[i * ld + t]; });
+    dv.each([&](int, int, float& v) { v *= a.scale; });
+    dv.template mm<D>([&](int j, int l) { return sK[j * ld + l]; },
+                      [&](int l, int t) { return dS[l * lds + t]; });
     if (a.dv != nullptr) {
-#pragma unroll
-      for (int r = 0; r < RC; ++r) {
-        const int64_t t = t0 + y + 16 * r;
-        if (t >= a.T) continue;
-        const int64_t base = row_index(a, b, h, t, D);
-#pragma unroll
-        for (int c = 0; c < R; ++c) blk::Io<T>::store(a.dv, base + x + 16 * c, dv[r][c]);
-      }
+      dv.each([&](int j, int c, float& v) {
+        const int64_t t = t0 + j;
+        if (t < a.T) blk::Io<T>::store(a.dv, row_index(a, b, h, t, D) + c, v);
+      });
     }
   }
 

@@ -25,7 +25,7 @@ int set_smem(F f, size_t bytes, int optin, const char* what, int D) {
 template <typename T, int D>
 int launch(const lak_op_params& p, cudaStream_t stream) {
   constexpr int C = static_cast<int>(kChunk);
-  using Sm = BwdSmem<D, C>;
+  using Sm = BwdSmem<T, D, C>;
   const Plan pl = plan(p, true);
   float* ws = reinterpret_cast<float*>(p.workspace);
   const size_t sf = bwd_state_floats(p);
@@ -82,7 +82,7 @@ int chunk_bwd_check(const lak_op_params& p) {
     bool required;
     uint64_t align;
   } ptrs[] = {
-      {"do_", p.do_, true, es}, {"dq", p.dq, false, es},  {"dk", p.dk, false, es},
+      {"do_", p.do_, true, 16},  {"dq", p.dq, false, es},  {"dk", p.dk, false, es},
       {"dv", p.dv, false, es},  {"dh0", p.dh0, false, 4}, {"dz0", p.dz0, false, 4},
   };
   for (const auto& x : ptrs) {

@@ -30,13 +30,13 @@ struct BwdArgs {
   int64_t B, T, H, n_chunks;
 };
 
-template <int D, int C>
+template <typename T, int D, int C>
 struct BwdSmem {
-  static constexpr int kLd = D + 1;
-  static constexpr int kLdA = C + 1;
+  static constexpr int kLd = D + blk::Tc<T, D>::kPad;
+  static constexpr int kLdA = C + blk::Tc<T, D>::kPad;
   static constexpr bool kStateInSmem = D <= 64;
-  static constexpr int kLdS = kStateInSmem ? D + 1 : D;
-  static constexpr size_t kLocalBytes = sizeof(float) * (C * kLd + C * D + C);
+  static constexpr int kLdS = kStateInSmem ? kLd : D;
+  static constexpr size_t kLocalBytes = sizeof(float) * (2 * C * kLd + C);
   static constexpr size_t kChunkBytes =
       sizeof(float) * (4 * C * kLd + 2 * C * kLdA + (kStateInSmem ? 2 * D * kLdS : 0) + 2 * D + C);
 };
@@ -50,34 +50,34 @@ struct Phi {
 
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(blk::kThreads) dstate_local_kernel(BwdArgs a) {
-  constexpr int R = D / 16;
-  constexpr int ld = BwdSmem<D, C>::kLd;
+  constexpr int ld = BwdSmem<T, D, C>::kLd;
   constexpr int E = D * D + D;
   extern __shared__ float sm[];
   float* sQ = sm;            // Φq, C x ld
-  float* sN = sQ + C * ld;   // ∂N, C x D
-  float* sDd = sN + C * D;   // ∂D, C
+  float* sN = sQ + C * ld;   // ∂N, C x ld
+  float* sDd = sN + C * ld;  // ∂D, C
   const int64_t ch = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
-  const int x = blk::tx(), y = blk::ty();
   const int64_t t0 = ch * C;
   const float* rs = a.rowstat + 2 * (bh * a.n_chunks * C + ch * C);
-  blk::load_rows<T, D, C>(sQ, ld, a.q, b, h, t0, a.T, a.H, Phi());
-  blk::load_rows<T, D, C>(sN, D, a.dout, b, h, t0, a.T, a.H, blk::Ident());
+  {
+    float* const s[2] = {sQ, sN};
+    const void* const g[2] = {a.q, a.dout};
+    const bool m[2] = {true, false};
+    blk::load_rows_n<T, D, C>(s, ld, g, m, b, h, t0, a.T, a.H, Phi());
+  }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < C * D; idx += blk::kThreads) sN[idx] *= rs[2 * (idx / D)];
+  for (int idx = threadIdx.x; idx < C * D; idx += blk::kThreads) {
+    sN[(idx / D) * ld + idx % D] *= rs[2 * (idx / D)];
+  }
   for (int i = threadIdx.x; i < C; i += blk::kThreads) sDd[i] = rs[2 * i + 1];
   __syncthreads();
-  float acc[R][R];
-  blk::zero(acc);
-  blk::mm<R, R, C>(
-      acc, [&](int l, int t) { return sQ[t * ld + l]; },
-      [&](int t, int j) { return sN[t * D + j]; });
+  typename blk::Tc<T, D>::template Acc<D, D> acc;
+  acc.zero();
+  acc.template mm<C>([&](int l, int t) { return sQ[t * ld + l]; },
+                     [&](int t, int j) { return sN[t * ld + j]; });
   float* out = a.dst + (bh * a.n_chunks + ch) * (int64_t)E;
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int c = 0; c < R; ++c) out[(y + 16 * r) * D + x + 16 * c] = acc[r][c];
+  acc.each([&](int l, int j, float& v) { out[l * D + j] = v; });
   for (int l = threadIdx.x; l < D; l += blk::kThreads) {
     float s = 0.f;
     for (int t = 0; t < C; ++t) s = fmaf(sQ[t * ld + l], sDd[t], s);
@@ -120,9 +120,7 @@ __global__ void __launch_bounds__(blk::kThreads) dcarry_kernel(BwdArgs a) {
 
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(blk::kThreads) bwd_chunk_kernel(BwdArgs a) {
-  using Sm = BwdSmem<D, C>;
-  constexpr int R = D / 16;
-  constexpr int RC = C / 16;
+  using Sm = BwdSmem<T, D, C>;
   constexpr int ld = Sm::kLd;
   constexpr int lda = Sm::kLdA;
   constexpr int lds = Sm::kLdS;
@@ -140,7 +138,6 @@ __global__ void __launch_bounds__(blk::kThreads) bwd_chunk_kernel(BwdArgs a) {
   const int64_t ch = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
   const int64_t n = a.n_chunks;
-  const int x = blk::tx(), y = blk::ty();
   const int64_t t0 = ch * C;
   const float* gS = a.st + (bh * n + ch) * (int64_t)E;
   const float* gdS = a.dst + (bh * n + ch) * (int64_t)E;
@@ -150,10 +147,8 @@ __global__ void __launch_bounds__(blk::kThreads) bwd_chunk_kernel(BwdArgs a) {
   if constexpr (Sm::kStateInSmem) {
     float* sS = sDd + C;
     float* sdS = sS + D * lds;
-    for (int i = threadIdx.x; i < D * D; i += blk::kThreads) {
-      sS[(i / D) * lds + i % D] = gS[i];
-      sdS[(i / D) * lds + i % D] = gdS[i];
-    }
+    blk::copy_rows_f32(sS, lds, gS, D * D, D);
+    blk::copy_rows_f32(sdS, lds, gdS, D * D, D);
     S = sS;
     dS = sdS;
   } else {
@@ -165,10 +160,12 @@ __global__ void __launch_bounds__(blk::kThreads) bwd_chunk_kernel(BwdArgs a) {
     sdz[i] = gdS[D * D + i];
   }
   for (int i = threadIdx.x; i < C; i += blk::kThreads) sDd[i] = rs[2 * i + 1];
-  blk::load_rows<T, D, C>(sQ, ld, a.q, b, h, t0, a.T, a.H, Phi());
-  blk::load_rows<T, D, C>(sK, ld, a.k, b, h, t0, a.T, a.H, Phi());
-  blk::load_rows<T, D, C>(sV, ld, a.v, b, h, t0, a.T, a.H, blk::Ident());
-  blk::load_rows<T, D, C>(sN, ld, a.dout, b, h, t0, a.T, a.H, blk::Ident());
+  {
+    float* const s[4] = {sQ, sK, sV, sN};
+    const void* const g[4] = {a.q, a.k, a.v, a.dout};
+    const bool m[4] = {true, true, false, false};
+    blk::load_rows_n<T, D, C>(s, ld, g, m, b, h, t0, a.T, a.H, Phi());
+  }
   __syncthreads();
   for (int idx = threadIdx.x; idx < C * D; idx += blk::kThreads) {
     const int row = idx / D;
@@ -177,102 +174,60 @@ __global__ void __launch_bounds__(blk::kThreads) bwd_chunk_kernel(BwdArgs a) {
   __syncthreads();
 
   {
-    float acc[RC][RC];
-    blk::zero(acc);
-    blk::mm<RC, RC, D>(
-        acc, [&](int i, int l) { return sQ[i * ld + l]; },
-        [&](int l, int j) { return sK[j * ld + l]; });
-#pragma unroll
-    for (int r = 0; r < RC; ++r)
-#pragma unroll
-      for (int c = 0; c < RC; ++c) {
-        const bool keep = x + 16 * c <= y + 16 * r;
-        sP[(y + 16 * r) * lda + x + 16 * c] = keep ? acc[r][c] : 0.f;
-      }
-    blk::zero(acc);
-    blk::mm<RC, RC, D>(
-        acc, [&](int i, int t) { return sN[i * ld + t]; },
-        [&](int t, int j) { return sV[j * ld + t]; });
-#pragma unroll
-    for (int r = 0; r < RC; ++r)
-#pragma unroll
-      for (int c = 0; c < RC; ++c) {
-        const int i = y + 16 * r;
-        const bool keep = x + 16 * c <= i;
-        sdP[i * lda + x + 16 * c] = keep ? acc[r][c] + sDd[i] : 0.f;
-      }
+    typename blk::Tc<T, D>::template Acc<C, C> acc;
+    acc.zero();
+    acc.template mm<D>([&](int i, int l) { return sQ[i * ld + l]; },
+                       [&](int l, int j) { return sK[j * ld + l]; });
+    acc.each([&](int i, int j, float& v) { sP[i * lda + j] = j <= i ? v : 0.f; });
+    acc.zero();
+    acc.template mm<D>([&](int i, int t) { return sN[i * ld + t]; },
+                       [&](int t, int j) { return sV[j * ld + t]; });
+    acc.each([&](int i, int j, float& v) { sdP[i * lda + j] = j <= i ? v + sDd[i] : 0.f; });
   }
   __syncthreads();
 
   // dq (rows i, cols l).
-  {
-    float acc[RC][R];
-    blk::zero(acc);
-    blk::mm<RC, R, D>(
-        acc, [&](int i, int t) { return sN[i * ld + t]; },
-        [&](int t, int l) { return S[l * lds + t]; });
-    blk::mm<RC, R, C>(
-        acc, [&](int i, int j) { return sdP[i * lda + j]; },
-        [&](int j, int l) { return sK[j * ld + l]; });
-    if (a.dq != nullptr) {
-#pragma unroll
-      for (int r = 0; r < RC; ++r) {
-        const int i = y + 16 * r;
-        const int64_t t = t0 + i;
-        if (t >= a.T) continue;
-        const int64_t base = ((b * a.T + t) * a.H + h) * D;
-#pragma unroll
-        for (int c = 0; c < R; ++c) {
-          const int l = x + 16 * c;
-          const float d = fmaf(sDd[i], sz[l], acc[r][c]);
-          blk::Io<T>::store(a.dq, base + l, d * dphi_from_phi(sQ[i * ld + l]));
-        }
-      }
-    }
+  if (a.dq != nullptr) {
+    typename blk::Tc<T, D>::template Acc<C, D> acc;
+    acc.zero();
+    acc.template mm<D>([&](int i, int t) { return sN[i * ld + t]; },
+                       [&](int t, int l) { return S[l * lds + t]; });
+    acc.template mm<C>([&](int i, int j) { return sdP[i * lda + j]; },
+                       [&](int j, int l) { return sK[j * ld + l]; });
+    acc.each([&](int i, int l, float& v) {
+      const int64_t t = t0 + i;
+      if (t >= a.T) return;
+      const float d = fmaf(sDd[i], sz[l], v);
+      blk::Io<T>::store(a.dq, ((b * a.T + t) * a.H + h) * D + l, d * dphi_from_phi(sQ[i * ld + l]));
+    });
   }
   // dk (rows j, cols l).
-  {
-    float acc[RC][R];
-    blk::zero(acc);
-    blk::mm<RC, R, C>(
-        acc, [&](int j, int i) { return sdP[i * lda + j]; },
-        [&](int i, int l) { return sQ[i * ld + l]; });
-    blk::mm<RC, R, D>(
-        acc, [&](int j, int t) { return sV[j * ld + t]; },
-        [&](int t, int l) { return dS[l * lds + t]; });
-    if (a.dk != nullptr) {
-#pragma unroll
-      for (int r = 0; r < RC; ++r) {
-        const int j = y + 16 * r;
-        const int64_t t = t0 + j;
-        if (t >= a.T) continue;
-        const int64_t base = ((b * a.T + t) * a.H + h) * D;
-#pragma unroll
-        for (int c = 0; c < R; ++c) {
-          const int l = x + 16 * c;
-          blk::Io<T>::store(a.dk, base + l, (acc[r][c] + sdz[l]) * dphi_from_phi(sK[j * ld + l]));
-        }
-      }
-    }
+  if (a.dk != nullptr) {
+    typename blk::Tc<T, D>::template Acc<C, D> acc;
+    acc.zero();
+    acc.template mm<C>([&](int j, int i) { return sdP[i * lda + j]; },
+                       [&](int i, int l) { return sQ[i * ld + l]; });
+    acc.template mm<D>([&](int j, int t) { return sV[j * ld + t]; },
+                       [&](int t, int l) { return dS[l * lds + t]; });
+    acc.each([&](int j, int l, float& v) {
+      const int64_t t = t0 + j;
+      if (t >= a.T) return;
+      blk::Io<T>::store(a.dk, ((b * a.T + t) * a.H + h) * D + l,
+                        (v + sdz[l]) * dphi_from_phi(sK[j * ld + l]));
+    });
   }
   // dv (rows j, cols t).
   if (a.dv != nullptr) {
-    float acc[RC][R];
-    blk::zero(acc);
-    blk::mm<RC, R, C>(
-        acc, [&](int j, int i) { return sP[i * lda + j]; },
-        [&](int i, int t) { return sN[i * ld + t]; });
-    blk::mm<RC, R, D>(
-        acc, [&](int j, int l) { return sK[j * ld + l]; },
-        [&](int l, int t) { return dS[l * lds + t]; });
-#pragma unroll
-    for (int r = 0; r < RC; ++r) {
-      const int64_t t = t0 + y + 16 * r;
-      if (t >= a.T) continue;
-      const int64_t base = ((b * a.T + t) * a.H + h) * D;
-#pragma unroll
-      for (int c = 0; c < R; ++c) blk::Io<T>::store(a.dv, base + x + 16 * c, acc[r][c]);
-    }
+    typename blk::Tc<T, D>::template Acc<C, D> acc;
+    acc.zero();
+    acc.template mm<C>([&](int j, int i) { return sP[i * lda + j]; },
+                       [&](int i, int t) { return sN[i * ld + t]; });
+    acc.template mm<D>([&](int j, int l) { return sK[j * ld + l]; },
+                       [&](int l, int t) { return dS[l * lds + t]; });
+    acc.each([&](int j, int c, float& v) {
+      const int64_t t = t0 + j;
+      if (t < a.T) blk::Io<T>::store(a.dv, ((b * a.T + t) * a.H + h) * D + c, v);
+    });
   }
 }
 

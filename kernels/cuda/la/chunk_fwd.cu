@@ -44,7 +44,7 @@ int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
   LAK_CUDA(cudaGetDevice(&dev), "cudaGetDevice");
   LAK_CUDA(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
            "cudaDeviceGetAttribute");
-  const size_t need = Smem<D, C>::kOutBytes;
+  const size_t need = Smem<T, D, C>::kOutBytes;
   if (need > static_cast<size_t>(optin)) {
     return fail(LAK_ERR_UNSUPPORTED,
                 "la chunk forward with K=V=%d needs %zu bytes of shared memory per block; this "
@@ -54,7 +54,7 @@ int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
   auto k2 = carry_kernel<D>;
   auto k3 = output_kernel<T, D, C>;
   LAK_CUDA(cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(Smem<D, C>::kStateBytes)),
+                                static_cast<int>(Smem<T, D, C>::kStateBytes)),
            "cudaFuncSetAttribute(la seg_state)");
   LAK_CUDA(cudaFuncSetAttribute(k3, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 static_cast<int>(need)),
@@ -62,7 +62,7 @@ int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
 
   const int64_t bh = p.B * p.H;
   const dim3 grid(static_cast<unsigned>(pl.nseg), static_cast<unsigned>(bh));
-  k1<<<grid, kThreads, Smem<D, C>::kStateBytes, stream>>>(a);
+  k1<<<grid, kThreads, Smem<T, D, C>::kStateBytes, stream>>>(a);
   LAK_CUDA(cudaGetLastError(), "launch la seg_state kernel");
   const int64_t elems = bh * (D * D + D);
   k2<<<static_cast<unsigned>((elems + kThreads - 1) / kThreads), kThreads, 0, stream>>>(a);
@@ -145,9 +145,9 @@ int chunk_fwd_check(const lak_op_params& p) {
     bool required;
     uint64_t align;
   } ptrs[] = {
-      {"q", p.q, true, es},
-      {"k", p.k, true, es},
-      {"v", p.v, true, es},
+      {"q", p.q, true, 16},
+      {"k", p.k, true, 16},
+      {"v", p.v, true, 16},
       {"o", p.o, true, es},
       {"final_state", p.final_state, true, 4},
       {"final_z", p.final_z, p.normalize != 0, 4},

@@ -10,13 +10,16 @@
 //                 h0/z0, in place; the running total becomes final_state / final_z.
 //   3. output:    each block starts from its segment's carry and walks its chunks:
 //                 O = φ(Q)S + tril(φ(Q)φ(K)ᵀ)V (and the normalizer), then S += φ(K)ᵀV.
-// All math is fp32 FMA (no tensor cores yet); bf16 only changes storage of q,k,v,o.
+// bf16 storage at D = 64 runs the chunk products on tensor cores (block.cuh, TcAcc: bf16
+// operands, fp32 accumulation); otherwise fp32 FMA. S, z and all sums stay fp32.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "../gla/block.cuh"
 
 namespace lak {
 namespace la {
@@ -42,53 +45,21 @@ struct Args {
   int normalize;
 };
 
-constexpr int kThreads = 256;  // a 16 x 16 grid of threads
-
-template <typename T>
-struct Io;
-template <>
-struct Io<float> {
-  static __device__ __forceinline__ float load(const void* p, int64_t i) {
-    return __ldg(static_cast<const float*>(p) + i);
-  }
-  static __device__ __forceinline__ void store(void* p, int64_t i, float x) {
-    static_cast<float*>(p)[i] = x;
-  }
-};
-template <>
-struct Io<__nv_bfloat16> {
-  static __device__ __forceinline__ float load(const void* p, int64_t i) {
-    return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-  }
-  static __device__ __forceinline__ void store(void* p, int64_t i, float x) {
-    static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(x);
-  }
-};
+using blk::Io;
+using blk::kThreads;
 
 __device__ __forceinline__ float phi(float x) { return x > 0.f ? x + 1.f : expf(x); }
 
-// Loads rows [t0, t0+C) of a [B,T,H,D] tensor for (b,h) into smem (row stride `ld`), applying
-// φ when PHI; rows at or past T are zero (not φ(0)), so padding tokens contribute nothing.
-template <typename T, int D, int C, bool PHI>
-__device__ __forceinline__ void load_rows(float* s, int ld, const void* g, int64_t b, int64_t h,
-                                          int64_t t0, const Args& a) {
-  for (int idx = threadIdx.x; idx < C * D; idx += kThreads) {
-    const int row = idx / D, col = idx % D;
-    const int64_t t = t0 + row;
-    float x = 0.f;
-    if (t < a.T) {
-      x = Io<T>::load(g, ((b * a.T + t) * a.H + h) * D + col);
-      if (PHI) x = phi(x);
-    }
-    s[row * ld + col] = x;
-  }
-}
+struct PhiF {
+  __device__ __forceinline__ float operator()(float x) const { return phi(x); }
+};
 
-template <int D, int C>
+template <typename T, int D, int C>
 struct Smem {
-  static constexpr int kLd = D + 1;  // padded row stride of Q/K tiles
-  static constexpr int kStateFloats = C * kLd + C * D;                          // seg_state
-  static constexpr int kOutFloats = 2 * C * kLd + C * D + D * D + D;            // output
+  static constexpr int kLd = D + blk::Tc<T, D>::kPad;   // padded row stride of C x D tiles and S
+  static constexpr int kLdA = C + blk::Tc<T, D>::kPad;  // of the C x C scores
+  static constexpr int kStateFloats = 2 * C * kLd;                              // seg_state
+  static constexpr int kOutFloats = 3 * C * kLd + C * kLdA + D * kLd + D + 2 * C;  // output
   static constexpr size_t kStateBytes = sizeof(float) * kStateFloats;
   static constexpr size_t kOutBytes = sizeof(float) * kOutFloats;
 };
@@ -96,51 +67,49 @@ struct Smem {
 // 1. Σ over the segment's tokens of φ(k)vᵀ and φ(k).
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(kThreads) seg_state_kernel(Args a) {
-  constexpr int R = D / 16;
-  constexpr int ld = Smem<D, C>::kLd;
+  constexpr int ld = Smem<T, D, C>::kLd;
   extern __shared__ float sm[];
   float* sK = sm;           // C x ld
-  float* sV = sK + C * ld;  // C x D
+  float* sV = sK + C * ld;  // C x ld
   const int64_t seg = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-
-  float acc[R][R];
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int c = 0; c < R; ++c) acc[r][c] = 0.f;
+  typename blk::Tc<T, D>::template Acc<D, D> acc;
+  acc.zero();
   float zacc = 0.f;
 
   const int64_t c0 = seg * a.cps;
   const int64_t c1 = min(c0 + a.cps, a.n_chunks);
+  // Next chunk's rows are fetched into registers while this one is computed (bf16, D = 64).
+  constexpr bool kPf = blk::Tc<T, D>::kOn;
+  blk::RowLoader<T, D, C> lk, lv;
+  if (kPf) {
+    lk.fetch(a.k, b, h, c0 * C, a.T, a.H);
+    lv.fetch(a.v, b, h, c0 * C, a.T, a.H);
+  }
   for (int64_t ch = c0; ch < c1; ++ch) {
-    const int64_t t0 = ch * C;
-    load_rows<T, D, C, true>(sK, ld, a.k, b, h, t0, a);
-    load_rows<T, D, C, false>(sV, D, a.v, b, h, t0, a);
-    __syncthreads();
-#pragma unroll 4
-    for (int t = 0; t < C; ++t) {
-      float kr[R], vr[R];
-#pragma unroll
-      for (int r = 0; r < R; ++r) kr[r] = sK[t * ld + ty + 16 * r];
-#pragma unroll
-      for (int c = 0; c < R; ++c) vr[c] = sV[t * D + tx + 16 * c];
-#pragma unroll
-      for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int c = 0; c < R; ++c) acc[r][c] = fmaf(kr[r], vr[c], acc[r][c]);
+    if (kPf) {
+      lk.commit(sK, ld, PhiF());
+      lv.commit(sV, ld, blk::Ident());
+    } else {
+      float* const s[2] = {sK, sV};
+      const void* const g[2] = {a.k, a.v};
+      const bool m[2] = {true, false};
+      blk::load_rows_n<T, D, C>(s, ld, g, m, b, h, ch * C, a.T, a.H, PhiF());
     }
+    __syncthreads();
+    if (kPf && ch + 1 < c1) {
+      lk.fetch(a.k, b, h, (ch + 1) * C, a.T, a.H);
+      lv.fetch(a.v, b, h, (ch + 1) * C, a.T, a.H);
+    }
+    acc.template mm<C>([&](int l, int t) { return sK[t * ld + l]; },
+                       [&](int t, int j) { return sV[t * ld + j]; });
     if (threadIdx.x < D) {
       for (int t = 0; t < C; ++t) zacc += sK[t * ld + threadIdx.x];
     }
     __syncthreads();
   }
   float* out = a.ws + (bh * a.nseg + seg) * (int64_t)(D * D + D);
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int c = 0; c < R; ++c) out[(ty + 16 * r) * D + tx + 16 * c] = acc[r][c];
+  acc.each([&](int l, int j, float& v) { out[l * D + j] = v; });
   if (threadIdx.x < D) out[D * D + threadIdx.x] = zacc;
 }
 
@@ -187,155 +156,116 @@ __global__ void __launch_bounds__(kThreads) carry_kernel(Args a) {
 // 3. Outputs of one segment, chunk by chunk, carrying S and z in shared memory.
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
-  constexpr int R = D / 16;  // state rows / value columns per thread
-  constexpr int RC = C / 16;  // chunk rows per thread
-  constexpr int ld = Smem<D, C>::kLd;
-  constexpr int lda = C + 1;  // A reuses sQ's space
-  static_assert(C * lda <= C * ld, "A must fit in the Q tile");
+  using Sm = Smem<T, D, C>;
+  constexpr int ld = Sm::kLd;
+  constexpr int lda = Sm::kLdA;
   extern __shared__ float sm[];
-  float* sQ = sm;            // C x ld, later A: C x lda
-  float* sK = sQ + C * ld;   // C x ld
-  float* sV = sK + C * ld;   // C x D
-  float* sS = sV + C * D;    // D x D
-  float* sz = sS + D * D;    // D
+  float* sQ = sm;             // C x ld
+  float* sK = sQ + C * ld;    // C x ld
+  float* sV = sK + C * ld;    // C x ld
+  float* sA = sV + C * ld;    // C x lda
+  float* sS = sA + C * lda;   // D x ld
+  float* sz = sS + D * ld;    // D
+  float* sDen = sz + D;       // C
+  float* sDot = sDen + C;     // C
   const int64_t seg = blockIdx.x, bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 
   const float* carry = a.ws + (bh * a.nseg + seg) * (int64_t)(D * D + D);
-  for (int i = threadIdx.x; i < D * D + D; i += kThreads) sS[i] = carry[i];  // sz follows sS
+  blk::copy_rows_f32(sS, ld, carry, D * D, D);
+  for (int i = threadIdx.x; i < D; i += kThreads) sz[i] = carry[D * D + i];
 
   const int64_t c0 = seg * a.cps;
   const int64_t c1 = min(c0 + a.cps, a.n_chunks);
+  // Next chunk's rows are fetched into registers while this one is computed (bf16, D = 64).
+  constexpr bool kPf = blk::Tc<T, D>::kOn;
+  blk::RowLoader<T, D, C> lq, lk, lv;
+  if (kPf) {
+    lq.fetch(a.q, b, h, c0 * C, a.T, a.H);
+    lk.fetch(a.k, b, h, c0 * C, a.T, a.H);
+    lv.fetch(a.v, b, h, c0 * C, a.T, a.H);
+  }
   for (int64_t ch = c0; ch < c1; ++ch) {
     const int64_t t0 = ch * C;
-    load_rows<T, D, C, true>(sQ, ld, a.q, b, h, t0, a);
-    load_rows<T, D, C, true>(sK, ld, a.k, b, h, t0, a);
-    load_rows<T, D, C, false>(sV, D, a.v, b, h, t0, a);
+    if (kPf) {
+      lq.commit(sQ, ld, PhiF());
+      lk.commit(sK, ld, PhiF());
+      lv.commit(sV, ld, blk::Ident());
+    } else {
+      float* const s[3] = {sQ, sK, sV};
+      const void* const g[3] = {a.q, a.k, a.v};
+      const bool m[3] = {true, true, false};
+      blk::load_rows_n<T, D, C>(s, ld, g, m, b, h, t0, a.T, a.H, PhiF());
+    }
+    if (threadIdx.x < C) sDot[threadIdx.x] = 0.f;
     __syncthreads();
+    if (kPf && ch + 1 < c1) {
+      lq.fetch(a.q, b, h, t0 + C, a.T, a.H);
+      lk.fetch(a.k, b, h, t0 + C, a.T, a.H);
+      lv.fetch(a.v, b, h, t0 + C, a.T, a.H);
+    }
 
-    // A = tril(φQ φKᵀ) for rows i = ty + 16r, cols j = tx + 16c; O = φQ S.
-    float acc_a[RC][RC], acc_o[RC][R];
-#pragma unroll
-    for (int r = 0; r < RC; ++r) {
-#pragma unroll
-      for (int c = 0; c < RC; ++c) acc_a[r][c] = 0.f;
-#pragma unroll
-      for (int c = 0; c < R; ++c) acc_o[r][c] = 0.f;
+    // A = tril(φQ φKᵀ), causal mask inclusive (o_t sees token t).
+    {
+      typename blk::Tc<T, D>::template Acc<C, C> acc_a;
+      acc_a.zero();
+      acc_a.template mm<D>([&](int i, int d) { return sQ[i * ld + d]; },
+                           [&](int d, int j) { return sK[j * ld + d]; });
+      acc_a.each([&](int i, int j, float& v) { sA[i * lda + j] = j <= i ? v : 0.f; });
     }
-#pragma unroll 4
-    for (int d = 0; d < D; ++d) {
-      float qr[RC], kc[RC], sc[R];
-#pragma unroll
-      for (int r = 0; r < RC; ++r) qr[r] = sQ[(ty + 16 * r) * ld + d];
-#pragma unroll
-      for (int c = 0; c < RC; ++c) kc[c] = sK[(tx + 16 * c) * ld + d];
-#pragma unroll
-      for (int c = 0; c < R; ++c) sc[c] = sS[d * D + tx + 16 * c];
-#pragma unroll
-      for (int r = 0; r < RC; ++r) {
-#pragma unroll
-        for (int c = 0; c < RC; ++c) acc_a[r][c] = fmaf(qr[r], kc[c], acc_a[r][c]);
-#pragma unroll
-        for (int c = 0; c < R; ++c) acc_o[r][c] = fmaf(qr[r], sc[c], acc_o[r][c]);
-      }
-    }
-    // Causal mask (inclusive: o_t sees token t) and, when normalizing, the denominator
-    // φ(q_i)·z + Σ_{j<=i} A_ij, reduced over the 16 lanes that share row i.
-    float den[RC];
-#pragma unroll
-    for (int r = 0; r < RC; ++r) {
-      const int i = ty + 16 * r;
-      float part = 0.f;
-#pragma unroll
-      for (int c = 0; c < RC; ++c) {
-        if (tx + 16 * c > i) acc_a[r][c] = 0.f;
-        part += acc_a[r][c];
-      }
-      if (a.normalize) {
-#pragma unroll
-        for (int m = 0; m < R; ++m) part = fmaf(sQ[i * ld + tx + 16 * m], sz[tx + 16 * m], part);
-      }
-#pragma unroll
-      for (int off = 8; off > 0; off >>= 1) part += __shfl_xor_sync(0xffffffffu, part, off, 16);
-      den[r] = part;
-    }
-    __syncthreads();  // everyone is done reading sQ
-    float* sA = sQ;
-#pragma unroll
-    for (int r = 0; r < RC; ++r)
-#pragma unroll
-      for (int c = 0; c < RC; ++c) sA[(ty + 16 * r) * lda + tx + 16 * c] = acc_a[r][c];
     __syncthreads();
-
-    // O += A V
-#pragma unroll 4
-    for (int j = 0; j < C; ++j) {
-      float ar[RC], vc[R];
-#pragma unroll
-      for (int r = 0; r < RC; ++r) ar[r] = sA[(ty + 16 * r) * lda + j];
-#pragma unroll
-      for (int c = 0; c < R; ++c) vc[c] = sV[j * D + tx + 16 * c];
-#pragma unroll
-      for (int r = 0; r < RC; ++r)
-#pragma unroll
-        for (int c = 0; c < R; ++c) acc_o[r][c] = fmaf(ar[r], vc[c], acc_o[r][c]);
+    // Denominators φ(q_i)·z + Σ_j A_ij, four threads per row.
+    if (a.normalize) {
+      static_assert(4 * C <= kThreads, "four threads per row");
+      const int i = threadIdx.x / 4, part = threadIdx.x % 4;
+      float sum = 0.f;
+      if (i < C) {
+        for (int j = part; j < C; j += 4) sum += sA[i * lda + j];
+        for (int m = part; m < D; m += 4) sum = fmaf(sQ[i * ld + m], sz[m], sum);
+      }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      if (i < C && part == 0) sDen[i] = sum;
     }
+    // N = φQ S + A V
+    typename blk::Tc<T, D>::template Acc<C, D> acc_o;
+    acc_o.zero();
+    acc_o.template mm<D>([&](int i, int d) { return sQ[i * ld + d]; },
+                         [&](int d, int j) { return sS[d * ld + j]; });
+    acc_o.template mm<C>([&](int i, int j) { return sA[i * lda + j]; },
+                         [&](int j, int t) { return sV[j * ld + t]; });
     if (a.rowstat != nullptr) {
-      // Backward: ∂N = mul · do and ∂D = −(do · n) mul² per row, n the unscaled numerator.
-#pragma unroll
-      for (int r = 0; r < RC; ++r) {
-        const int64_t t = t0 + ty + 16 * r;
-        const float mul = a.normalize ? 1.f / (den[r] + 1e-6f) : a.scale;
-        float dot = 0.f;
+      acc_o.each([&](int i, int j, float& v) {
+        const int64_t t = t0 + i;
         if (t < a.T) {
-          const int64_t base = ((b * a.T + t) * a.H + h) * D;
-#pragma unroll
-          for (int c = 0; c < R; ++c)
-            dot = fmaf(Io<T>::load(a.dout, base + tx + 16 * c), acc_o[r][c], dot);
+          atomicAdd(&sDot[i], Io<T>::load(a.dout, ((b * a.T + t) * a.H + h) * D + j) * v);
         }
-#pragma unroll
-        for (int off = 8; off > 0; off >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, off, 16);
-        if (tx == 0) {
-          float* rs = a.rowstat + 2 * (bh * a.n_chunks * C + ch * C + ty + 16 * r);
-          rs[0] = t < a.T ? mul : 0.f;
-          rs[1] = (t < a.T && a.normalize) ? -dot * mul * mul : 0.f;
-        }
-      }
+      });
     }
-#pragma unroll
-    for (int r = 0; r < RC; ++r) {
-      const int64_t t = t0 + ty + 16 * r;
-      if (t >= a.T) continue;
-      const float mul = a.normalize ? 1.f / (den[r] + 1e-6f) : a.scale;
-      const int64_t base = ((b * a.T + t) * a.H + h) * D;
-#pragma unroll
-      for (int c = 0; c < R; ++c) Io<T>::store(a.o, base + tx + 16 * c, acc_o[r][c] * mul);
+    __syncthreads();  // sDen, sDot complete; everyone is done reading sS
+    if (a.rowstat != nullptr && threadIdx.x < C) {
+      // Backward: ∂N = mul · do and ∂D = −(do · n) mul² per row, n the unscaled numerator.
+      const int i = threadIdx.x;
+      const int64_t t = t0 + i;
+      const float mul = a.normalize ? 1.f / (sDen[i] + 1e-6f) : a.scale;
+      float* rs = a.rowstat + 2 * (bh * a.n_chunks * C + ch * C + i);
+      rs[0] = t < a.T ? mul : 0.f;
+      rs[1] = (t < a.T && a.normalize) ? -sDot[i] * mul * mul : 0.f;
     }
+    acc_o.each([&](int i, int j, float& v) {
+      const int64_t t = t0 + i;
+      if (t >= a.T) return;
+      const float mul = a.normalize ? 1.f / (sDen[i] + 1e-6f) : a.scale;
+      Io<T>::store(a.o, ((b * a.T + t) * a.H + h) * D + j, v * mul);
+    });
 
     // S += φKᵀ V, z += Σ φK, unless this was the segment's last chunk.
     if (ch + 1 < c1) {
-      float acc_s[R][R];
-#pragma unroll
-      for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int c = 0; c < R; ++c) acc_s[r][c] = 0.f;
-#pragma unroll 4
-      for (int t = 0; t < C; ++t) {
-        float kr[R], vr[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) kr[r] = sK[t * ld + ty + 16 * r];
-#pragma unroll
-        for (int c = 0; c < R; ++c) vr[c] = sV[t * D + tx + 16 * c];
-#pragma unroll
-        for (int r = 0; r < R; ++r)
-#pragma unroll
-          for (int c = 0; c < R; ++c) acc_s[r][c] = fmaf(kr[r], vr[c], acc_s[r][c]);
-      }
-#pragma unroll
-      for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int c = 0; c < R; ++c) sS[(ty + 16 * r) * D + tx + 16 * c] += acc_s[r][c];
+      typename blk::Tc<T, D>::template Acc<D, D> acc_s;
+      acc_s.zero();
+      acc_s.template mm<C>([&](int l, int t) { return sK[t * ld + l]; },
+                           [&](int t, int j) { return sV[t * ld + j]; });
+      acc_s.each([&](int l, int j, float& v) { sS[l * ld + j] += v; });
       if (threadIdx.x < D) {
         float zs = 0.f;
         for (int t = 0; t < C; ++t) zs += sK[t * ld + threadIdx.x];

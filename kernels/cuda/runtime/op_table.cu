@@ -11,6 +11,8 @@ extern const OpEntry kRmtChunk;
 extern const OpEntry kLaRecurrent;
 extern const OpEntry kGlaRecurrent;
 extern const OpEntry kDeltanetRecurrent;
+extern const OpEntry kLaQuadratic;
+extern const OpEntry kSoftmaxQuadratic;
 
 namespace {
 const OpEntry* const kOps[] = {
@@ -22,6 +24,8 @@ const OpEntry* const kOps[] = {
     &kLaRecurrent,
     &kGlaRecurrent,
     &kDeltanetRecurrent,
+    &kLaQuadratic,
+    &kSoftmaxQuadratic,
 };
 }  // namespace
 

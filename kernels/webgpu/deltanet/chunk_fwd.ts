@@ -1,10 +1,13 @@
 /**
- * deltanet forward, chunked (WY/UT form of docs/ops.md, kernels/reference/deltanet/chunk.ts),
+ * deltanet, chunked (WY/UT form of docs/ops.md, kernels/reference/deltanet/chunk.ts). Forward
  * in two WGSL passes:
  *   1. chunk_prep.wgsl — per (chunk, head), all chunks in parallel: normalized Q, K, and
  *      W = T K, U = T V, P = tril(Q Kᵀ) with T = (I + tril(diag(β)KKᵀ, −1))⁻¹ diag(β);
  *   2. chunk_rec.wgsl  — per (head, 16 state columns): the chunks in order,
  *      V_new = U − W S, O = scale·(Q S + P V_new), S ← S + Kᵀ V_new.
+ * Backward in two more (the forward keeps N and each chunk's starting S for it):
+ *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
+ *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ.
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import {
@@ -13,7 +16,9 @@ import {
   ioSource,
   type KernelBuilder,
   layoutFor,
+  type Pass,
   type Plan,
+  settled,
   type Storage,
   wgslFile,
 } from "../kernel.ts";
@@ -33,6 +38,18 @@ const BIND = {
   wsw: 10,
   wsu: 11,
   wsp: 12,
+  do: 13,
+  dq: 14,
+  dk: 15,
+  dv: 16,
+  dbeta: 17,
+  dh0: 18,
+  wsn: 19,
+  wss: 20,
+  wsds: 21,
+  wsdv: 22,
+  wsx: 23,
+  wsy: 24,
 } as const;
 
 const VS = 16; // state columns per pass-2 workgroup, as in chunk_rec.wgsl
@@ -49,10 +66,10 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
   variant: "deltanet",
   impl: "chunk",
   default: true,
-  modes: ["fwd"],
+  modes: ["fwd", "fwdbwd"],
   dtypes: ["f32", "f16", "bf16"],
-  description:
-    "chunked deltanet forward: WY/UT transform per chunk in parallel, then a state pass per 16 columns",
+  description: "chunked deltanet: WY/UT transform per chunk in parallel, then a state pass per " +
+    "16 columns; backward: a reverse state-gradient pass, then per-chunk gradients",
   plan(req, dtype, limits) {
     const { B, T, H, K, V } = req.shape;
     const C = Math.min(req.params.chunk_size, T);
@@ -75,51 +92,86 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
       : "";
     if (why) throw new Unsupported(`webgpu deltanet/chunk: ${why}`);
     const rows = 4 * B * H * NC * C;
-    return {
-      dtype,
-      C,
-      NC,
-      prepWG,
-      recWG,
-      workspace: { wsq: rows * K, wsk: rows * K, wsw: rows * K, wsu: rows * V, wsp: rows * C },
+    const workspace: Record<string, number> = {
+      wsq: rows * K,
+      wsk: rows * K,
+      wsw: rows * K,
+      wsu: rows * V,
+      wsp: rows * C,
     };
+    if (req.mode === "fwdbwd") {
+      Object.assign(workspace, {
+        wsn: rows * C,
+        wss: 4 * B * H * NC * K * V,
+        wsds: 4 * B * H * NC * K * V,
+        wsdv: rows * V,
+        wsx: 3 * rows * C,
+        wsy: 3 * rows * K,
+      });
+    }
+    return { dtype, C, NC, prepWG, recWG, workspace };
   },
   async build(device, plan, req, has) {
     const layout = layoutFor(device, "deltanet/chunk", BIND);
     const { K, V } = req.shape;
     const head = [
-      ioSource(plan.dtype, [["q", BIND.q], ["k", BIND.k], ["v", BIND.v], ["beta", BIND.beta], [
-        "o",
-        BIND.o,
-      ]]),
+      ioSource(
+        plan.dtype,
+        (["q", "k", "v", "beta", "o", "do", "dq", "dk", "dv"] as const).map((n) => [n, BIND[n]]),
+      ),
       f32Source(
-        (["h0", "final_state", "wsq", "wsk", "wsw", "wsu", "wsp"] as const).map((n) => [
-          n,
-          BIND[n],
-        ]),
+        ([
+          "h0",
+          "final_state",
+          "wsq",
+          "wsk",
+          "wsw",
+          "wsu",
+          "wsp",
+          "dbeta",
+          "dh0",
+          "wsn",
+          "wss",
+          "wsds",
+          "wsdv",
+          "wsx",
+          "wsy",
+        ] as const).map((n) => [n, BIND[n]]),
       ),
       await wgslFile(import.meta.url, "../common.wgsl"),
     ].join("\n");
     const make = async (pass: string, constants: Record<string, number>) =>
       compile(
         device,
-        `deltanet/chunk_${pass}/${plan.dtype}`,
+        `deltanet/${pass}/${plan.dtype}`,
         layout,
-        `${head}\n${await wgslFile(import.meta.url, `chunk_${pass}.wgsl`)}`,
+        `${head}\n${await wgslFile(import.meta.url, `${pass}.wgsl`)}`,
         { C: plan.C, K, V, ...constants },
       );
-    const [prep, rec] = await Promise.all([
-      make("prep", { WG: plan.prepWG, DM: Math.max(K, V) }),
-      make("rec", { WG: plan.recWG }),
+    const bwd = req.mode === "fwdbwd";
+    const [prep, rec, bwdRec, bwdGrad] = await settled([
+      make("chunk_prep", { WG: plan.prepWG, DM: Math.max(K, V) }),
+      make("chunk_rec", { WG: plan.recWG }),
+      ...(bwd ? [make("bwd_rec", { WG: plan.recWG }), make("bwd_grad", { WG: 256 })] : []),
     ]);
     const BH = req.shape.B * req.shape.H;
+    // flags: bit 0 l2-normalize q, k; bit 2 keep N and the chunk states for the backward.
+    const flags = (req.params.qk_l2norm ? 1 : 0) | (bwd ? 4 : 0);
+    const backward = bwd
+      ? [
+        { label: "bwd rec", steps: [{ pipeline: bwdRec, workgroups: [Math.ceil(V / VS), BH, 1] }] },
+        { label: "bwd grad", steps: [{ pipeline: bwdGrad, workgroups: [plan.NC, BH, 1] }] },
+      ] as Pass[]
+      : [];
     return {
       layout,
       bindings: BIND,
-      params: paramsBlock(req.shape, plan.NC, req.params.scale, has, req.params.qk_l2norm ? 1 : 0),
+      params: paramsBlock(req.shape, plan.NC, req.params.scale, has, flags),
+      bwdFrom: bwd ? 2 : undefined,
       passes: [
-        { label: "prep", pipeline: prep, workgroups: [plan.NC, BH, 1] },
-        { label: "rec", pipeline: rec, workgroups: [Math.ceil(V / VS), BH, 1] },
+        { label: "prep", steps: [{ pipeline: prep, workgroups: [plan.NC, BH, 1] }] },
+        { label: "rec", steps: [{ pipeline: rec, workgroups: [Math.ceil(V / VS), BH, 1] }] },
+        ...backward,
       ],
     };
   },

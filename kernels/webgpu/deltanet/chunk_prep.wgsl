@@ -2,8 +2,9 @@
 //   q, k l2-normalized per token (when flags & 1); A = tril(diag(β) K Kᵀ, −1);
 //   N = (I + A)⁻¹ by forward substitution; W = N diag(β) K, U = N diag(β) V; P = tril(Q Kᵀ).
 // Written per chunk to wsq, wsk (normalized q, k) and wsw [C][K], wsu [C][V], wsp [C][C]
-// (f32; rows past the sequence end are zero). Nothing here depends on the state, so every
-// chunk runs in parallel; pass 2 (chunk_rec.wgsl) carries the state across chunks.
+// (f32; rows past the sequence end are zero), and for the backward (flags bit 2) N's strictly
+// lower part into wsn [C][C]. Nothing here depends on the state, so every chunk runs in
+// parallel; pass 2 (chunk_rec.wgsl) carries the state across chunks.
 override WG: u32 = 256;
 override DM: u32 = 64;  // max(K, V)
 
@@ -92,6 +93,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     workgroupBarrier();
   }
   workgroupBarrier();
+  if ((p.flags & 4u) != 0u) {
+    for (var e = lid; e < C * C; e += WG) { wsn[cb * C + e] = sA[e]; }
+  }
   for (var e = lid; e < C * DM; e += WG) {
     let i = e / DM;
     let c = e % DM;

@@ -1,7 +1,8 @@
 // deltanet pass 2: per (head bh, slice of VS state columns) the chunks in order, the state
 // slice S [K][VS] in workgroup memory (from h0):
 //   V_new = U − W S;  O = scale · (Q S + P V_new);  S ← S + Kᵀ V_new
-// with Q, K (normalized), W, U, P from pass 1. Columns are independent in all three, so
+// with Q, K (normalized), W, U, P from pass 1; V_new replaces U in wsu, and for the backward
+// (flags bit 2) S before each chunk goes to wss [B·H, NC, K, V]. Columns are independent, so
 // slices run in parallel. Invocation (r, quad) owns row r of V_new/O (and row r of S in
 // the update) at columns 4·quad … 4·quad + 3 of the slice.
 override WG: u32 = 256;  // 4 · max(C, K)
@@ -27,7 +28,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let t0 = n * C;
     let len = min(C, p.T - t0);
     let cb = (bh * p.NC + n) * C;
-    var qs: array<f32, 4>;
+    if ((p.flags & 4u) != 0u && r < K) {
+      for (var j = 0u; j < 4u; j++) {
+        let col = v0 + c0 + j;
+        if (col < V) { wss[((bh * p.NC + n) * K + r) * V + col] = sS[r * VS + c0 + j]; }
+      }
+    }
+    var qs = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     if (r < C) {
       var vn: array<f32, 4>;
       for (var j = 0u; j < 4u; j++) {
@@ -43,7 +50,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
           qs[j] = fma(q, s, qs[j]);
         }
       }
-      for (var j = 0u; j < 4u; j++) { sV[r * VS + c0 + j] = vn[j]; }
+      for (var j = 0u; j < 4u; j++) {
+        sV[r * VS + c0 + j] = vn[j];
+        let col = v0 + c0 + j;
+        if (col < V) { wsu[(cb + r) * V + col] = vn[j]; }
+      }
     }
     workgroupBarrier();
     if (r < len) {

@@ -1,11 +1,14 @@
 /**
- * gla forward, chunked, in the three passes of la (see la/chunk_fwd.ts) with decays:
+ * gla, chunked: the forward in the three passes of la (see la/chunk_fwd.ts) with decays
  *   1. chunk_state.wgsl — per (chunk, head): ΔS = (K ⊙ exp(Γ − G))ᵀV and Γ into ws;
  *   2. chunk_scan.wgsl  — per head: S_n = diag(exp(Γ_n)) S_{n−1} + ΔS_n from h0;
- *   3. chunk_out.wgsl   — per (chunk, head): O = scale·[(Q ⊙ exp(G)) S_prev + A V].
+ *   3. chunk_out.wgsl   — per (chunk, head): O = scale·[(Q ⊙ exp(G)) S_prev + A V];
+ * and the backward in three more: bwd_local (each chunk's scale·(Q⊙exp(G))ᵀdO), bwd_scan (the
+ * decayed suffix giving dS after each chunk, and dh0), bwd_grad (dq, dk, dv, dg per chunk).
  * The math is docs/ops.md's chunked form (kernels/reference/gla/chunk.ts).
  */
-import type { KernelBuilder } from "../kernel.ts";
+import { Unsupported } from "../../../bench/backends/backend.ts";
+import { compile, f32Source, ioSource, type KernelBuilder, settled, wgslFile } from "../kernel.ts";
 import { buildThreePass, type LaChunkPlan, planChunk } from "../la/chunk_fwd.ts";
 
 const BIND = {
@@ -18,20 +21,89 @@ const BIND = {
   h0: 6,
   g: 7,
   final_state: 8,
+  do: 9,
+  dq: 10,
+  dk: 11,
+  dv: 12,
+  dg: 13,
+  dh0: 14,
+  wsd: 15,
+  wsg: 16,
 } as const;
 
 export const glaChunk: KernelBuilder<LaChunkPlan> = {
   variant: "gla",
   impl: "chunk",
   default: true,
-  modes: ["fwd"],
+  modes: ["fwd", "fwdbwd"],
   dtypes: ["f32", "f16", "bf16"],
-  description: "chunked gla forward in 3 WGSL passes: decayed chunk states, decayed prefix, outputs",
-  plan: (req, dtype, limits) => planChunk(req, dtype, limits, true),
-  build: (device, plan, req, has) =>
-    buildThreePass(device, plan, req, has, import.meta.url, BIND, ["q", "k", "v", "g", "o"], [
-      "ws",
-      "h0",
-      "final_state",
-    ]),
+  description:
+    "chunked gla: forward in 3 WGSL passes (decayed chunk states, decayed prefix, outputs); " +
+    "backward in 3 more",
+  plan(req, dtype, limits) {
+    const plan = planChunk(req, dtype, limits, true);
+    if (req.mode === "fwdbwd") {
+      const { K } = req.shape;
+      const shared = 4 * (plan.C * K + plan.C * plan.C);
+      if (shared > limits.maxComputeWorkgroupStorageSize) {
+        throw new Unsupported(
+          `webgpu gla/chunk backward: chunk_size=${plan.C}, K=${K} need ${shared} bytes of ` +
+            `workgroup memory, limit ${limits.maxComputeWorkgroupStorageSize}`,
+        );
+      }
+      plan.workspace.wsd = plan.workspace.ws;
+      plan.workspace.wsg = 4 * plan.BH * plan.NC * plan.C * K;
+    }
+    return plan;
+  },
+  async build(device, plan, req, has) {
+    const fwd = await buildThreePass(device, plan, req, has, import.meta.url, BIND, [
+      "q",
+      "k",
+      "v",
+      "g",
+      "o",
+    ], ["ws", "h0", "final_state"]);
+    if (req.mode === "fwd") return fwd;
+    const { K, V } = req.shape;
+    const head = [
+      ioSource(
+        plan.dtype,
+        (["q", "k", "v", "g", "do", "dq", "dk", "dv", "dg"] as const).map((n) => [n, BIND[n]]),
+      ),
+      f32Source((["ws", "wsd", "wsg", "dh0", "final_state"] as const).map((n) => [n, BIND[n]])),
+      await wgslFile(import.meta.url, "../common.wgsl"),
+    ].join("\n");
+    // bwd_common.wgsl's helper uses the workgroup array of the per-chunk passes only.
+    const helpers = await wgslFile(import.meta.url, "bwd_common.wgsl");
+    const WG = 256;
+    const make = async (pass: string) =>
+      compile(
+        device,
+        `gla/chunk_${pass}/${plan.dtype}`,
+        fwd.layout,
+        [head, pass === "bwd_scan" ? "" : helpers, await wgslFile(import.meta.url, `${pass}.wgsl`)]
+          .join("\n"),
+        { C: plan.C, K, V, WG },
+      );
+    const [local, scan, grad] = await settled([
+      make("bwd_local"),
+      make("bwd_scan"),
+      make("bwd_grad"),
+    ]);
+    const grid: [number, number, number] = [plan.NC, plan.BH, 1];
+    return {
+      ...fwd,
+      bwdFrom: fwd.passes.length,
+      passes: [
+        ...fwd.passes,
+        { label: "bwd local", steps: [{ pipeline: local, workgroups: grid }] },
+        {
+          label: "bwd scan",
+          steps: [{ pipeline: scan, workgroups: [Math.ceil(K * V / WG), plan.BH, 1] }],
+        },
+        { label: "bwd grad", steps: [{ pipeline: grad, workgroups: grid }] },
+      ],
+    };
+  },
 };

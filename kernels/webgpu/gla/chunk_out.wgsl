@@ -22,8 +22,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let t0 = n * C;
   let len = min(C, p.T - t0);
   let base = (bh * p.NC + n) * (K * V + K);
-  var accA: array<array<f32, MT>, MT>;
-  var accO: array<array<f32, MT>, MT>;
+  // vec4 accumulators over the invocation's 4 rows, one per column (constant indices only:
+  // dynamically indexed private arrays can end up in local memory).
+  var accA0 = vec4f(0.0);
+  var accA1 = vec4f(0.0);
+  var accA2 = vec4f(0.0);
+  var accA3 = vec4f(0.0);
+  var accO0 = vec4f(0.0);
+  var accO1 = vec4f(0.0);
+  var accO2 = vec4f(0.0);
+  var accO3 = vec4f(0.0);
+  let trow = vec4u(tr, tr + RT, tr + 2u * RT, tr + 3u * RT);
+  let rows = min(trow, vec4u(C - 1u));
+  let scol = vec4u(tc, tc + RV, tc + 2u * RV, tc + 3u * RV);
+  let sc = min(scol, vec4u(C - 1u));
+  let vcol = min(
+    vec4u(2u * tc, 2u * tc + 1u, 2u * (tc + RV), 2u * (tc + RV) + 1u),
+    vec4u(V - 1u),
+  );
 
   for (var k0 = 0u; k0 < K; k0 += KT) {
     for (var e = lid; e < C * KT; e += WGN) {
@@ -58,38 +74,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
     for (var kk = 0u; kk < KT; kk++) {
-      var a: array<f32, MT>;
-      var ga: array<f32, MT>;
-      for (var i = 0u; i < MT; i++) {
-        let t = min(tr + i * RT, C - 1u);
-        a[i] = sQ[kk * C + t];
-        ga[i] = sG[kk * C + t];
-      }
-      for (var j = 0u; j < MT; j++) {
-        let s = min(tc + j * RV, C - 1u);
-        let b = sK[kk * C + s];
-        let gb = sG[kk * C + s];
-        for (var i = 0u; i < MT; i++) {
-          let w = select(0.0, exp(ga[i] - gb), s <= tr + i * RT);
-          accA[i][j] = fma(a[i] * b, w, accA[i][j]);
-        }
-      }
-      for (var i = 0u; i < MT; i++) { a[i] *= exp(ga[i]); }
-      for (var j = 0u; j < MT; j++) {
-        let b = sX[kk * V + min(2u * (tc + (j >> 1u) * RV) + (j & 1u), V - 1u)];
-        for (var i = 0u; i < MT; i++) { accO[i][j] = fma(a[i], b, accO[i][j]); }
-      }
+      let q = kk * C;
+      let a = vec4f(sQ[q + rows.x], sQ[q + rows.y], sQ[q + rows.z], sQ[q + rows.w]);
+      let ga = vec4f(sG[q + rows.x], sG[q + rows.y], sG[q + rows.z], sG[q + rows.w]);
+      accA0 = fma(a * sK[q + sc.x], decay(ga, sG[q + sc.x], scol.x, trow), accA0);
+      accA1 = fma(a * sK[q + sc.y], decay(ga, sG[q + sc.y], scol.y, trow), accA1);
+      accA2 = fma(a * sK[q + sc.z], decay(ga, sG[q + sc.z], scol.z, trow), accA2);
+      accA3 = fma(a * sK[q + sc.w], decay(ga, sG[q + sc.w], scol.w, trow), accA3);
+      let ae = a * exp(ga);
+      let x = kk * V;
+      accO0 = fma(ae, vec4f(sX[x + vcol.x]), accO0);
+      accO1 = fma(ae, vec4f(sX[x + vcol.y]), accO1);
+      accO2 = fma(ae, vec4f(sX[x + vcol.z]), accO2);
+      accO3 = fma(ae, vec4f(sX[x + vcol.w]), accO3);
     }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < MT; i++) {
-    let t = tr + i * RT;
-    for (var j = 0u; j < MT; j++) {
-      let s = tc + j * RV;
-      if (t < C && s < C) { sA[t * C + s] = select(0.0, accA[i][j], s <= t && t < len); }
-    }
-  }
+  mask_store(accA0, tr, scol.x, len);
+  mask_store(accA1, tr, scol.y, len);
+  mask_store(accA2, tr, scol.z, len);
+  mask_store(accA3, tr, scol.w, len);
   workgroupBarrier();
 
   for (var s0 = 0u; s0 < len; s0 += KT) {
@@ -102,12 +107,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     workgroupBarrier();
     for (var ss = 0u; ss < KT; ss++) {
       let s = min(s0 + ss, C - 1u);
-      var a: array<f32, MT>;
-      for (var i = 0u; i < MT; i++) { a[i] = sA[min(tr + i * RT, C - 1u) * C + s]; }
-      for (var j = 0u; j < MT; j++) {
-        let b = sX[ss * V + min(2u * (tc + (j >> 1u) * RV) + (j & 1u), V - 1u)];
-        for (var i = 0u; i < MT; i++) { accO[i][j] = fma(a[i], b, accO[i][j]); }
-      }
+      let a = vec4f(sA[rows.x * C + s], sA[rows.y * C + s], sA[rows.z * C + s], sA[rows.w * C + s]);
+      let x = ss * V;
+      accO0 = fma(a, vec4f(sX[x + vcol.x]), accO0);
+      accO1 = fma(a, vec4f(sX[x + vcol.y]), accO1);
+      accO2 = fma(a, vec4f(sX[x + vcol.z]), accO2);
+      accO3 = fma(a, vec4f(sX[x + vcol.w]), accO3);
     }
     workgroupBarrier();
   }
@@ -116,11 +121,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let t = tr + i * RT;
     if (t >= len) { continue; }
     let r = row_base(bh, t0 + t, V);
-    for (var jp = 0u; jp < MT / 2u; jp++) {
-      let v0 = 2u * (tc + jp * RV);
-      if (v0 < V) {
-        st2_o(r + v0, accO[i][2u * jp] * p.scale, accO[i][2u * jp + 1u] * p.scale, v0 + 1u < V);
-      }
-    }
+    let v0 = 2u * tc;
+    if (v0 < V) { st2_o(r + v0, accO0[i] * p.scale, accO1[i] * p.scale, v0 + 1u < V); }
+    let v1 = 2u * (tc + RV);
+    if (v1 < V) { st2_o(r + v1, accO2[i] * p.scale, accO3[i] * p.scale, v1 + 1u < V); }
+  }
+}
+
+// exp(G_t − G_s) for the 4 rows t against key column s, 0 where s > t (the exponent could
+// then be positive and overflow).
+fn decay(ga: vec4f, gb: f32, s: u32, t: vec4u) -> vec4f {
+  return select(vec4f(0.0), exp(ga - vec4f(gb)), vec4u(s) <= t);
+}
+
+// Masked scores of one column s (4 rows tr + i·RT) into sA: kept for s ≤ t < len, else 0.
+fn mask_store(acc: vec4f, tr: u32, s: u32, len: u32) {
+  for (var i = 0u; i < MT; i++) {
+    let t = tr + i * RT;
+    if (t < C && s < C) { sA[t * C + s] = select(0.0, acc[i], s <= t && t < len); }
   }
 }

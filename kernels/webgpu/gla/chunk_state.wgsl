@@ -26,7 +26,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     sgam[kk] = s;
     srun[kk] = 0.0;
   }
-  var acc: array<array<f32, MT>, MT>;
+  // vec4 accumulators over the invocation's 4 rows, one per column (constant indices only).
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  let rows = min(vec4u(tr, tr + RK, tr + 2u * RK, tr + 3u * RK), vec4u(K - 1u));
+  let cols = min(vec4u(tc, tc + RV, tc + 2u * RV, tc + 3u * RV), vec4u(V - 1u));
   for (var s0 = 0u; s0 < len; s0 += TT) {
     for (var e = lid; e < TT * K; e += WGN) {
       let s = e / K;
@@ -54,13 +60,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
     for (var s = 0u; s < TT; s++) {
-      var a: array<f32, MT>;
-      var b: array<f32, MT>;
-      for (var i = 0u; i < MT; i++) { a[i] = sk[s * K + min(tr + i * RK, K - 1u)]; }
-      for (var j = 0u; j < MT; j++) { b[j] = sv[s * V + min(tc + j * RV, V - 1u)]; }
-      for (var i = 0u; i < MT; i++) {
-        for (var j = 0u; j < MT; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
-      }
+      let k = s * K;
+      let v = s * V;
+      let a = vec4f(sk[k + rows.x], sk[k + rows.y], sk[k + rows.z], sk[k + rows.w]);
+      acc0 = fma(a, vec4f(sv[v + cols.x]), acc0);
+      acc1 = fma(a, vec4f(sv[v + cols.y]), acc1);
+      acc2 = fma(a, vec4f(sv[v + cols.z]), acc2);
+      acc3 = fma(a, vec4f(sv[v + cols.w]), acc3);
     }
     workgroupBarrier();
   }
@@ -68,10 +74,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var i = 0u; i < MT; i++) {
     let kr = tr + i * RK;
     if (kr >= K) { continue; }
-    for (var j = 0u; j < MT; j++) {
-      let vc = tc + j * RV;
-      if (vc < V) { ws[base + kr * V + vc] = acc[i][j]; }
-    }
+    let row = base + kr * V;
+    if (tc < V) { ws[row + tc] = acc0[i]; }
+    if (tc + RV < V) { ws[row + tc + RV] = acc1[i]; }
+    if (tc + 2u * RV < V) { ws[row + tc + 2u * RV] = acc2[i]; }
+    if (tc + 3u * RV < V) { ws[row + tc + 3u * RV] = acc3[i]; }
     if (tc == 0u) { ws[base + K * V + kr] = sgam[kr]; }
   }
 }

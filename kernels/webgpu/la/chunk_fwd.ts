@@ -18,6 +18,7 @@ import {
   type KernelBuilder,
   layoutFor,
   type Plan,
+  settled,
   type Storage,
   wgslFile,
 } from "../kernel.ts";
@@ -34,6 +35,14 @@ export const BIND = {
   z0: 7,
   final_state: 8,
   final_z: 9,
+  do: 10,
+  dq: 11,
+  dk: 12,
+  dv: 13,
+  dh0: 14,
+  dz0: 15,
+  wsd: 16,
+  wsn: 17,
 } as const;
 
 export interface LaChunkPlan extends Plan {
@@ -114,13 +123,25 @@ export function planChunk(
   }
   const KVZ = K * V + K;
   const wsBytes = 4 * BH * NC * KVZ;
+  const workspace: Record<string, number> = { ws: wsBytes };
+  if (req.mode === "fwdbwd") {
+    const bwdShared = 4 * (2 * C * K + C * C);
+    if (bwdShared > maxShared) {
+      throw new Unsupported(
+        `webgpu ${name} backward: chunk_size=${C}, K=${K} need ${bwdShared} bytes of workgroup ` +
+          `memory, limit ${maxShared}`,
+      );
+    }
+    workspace.wsd = wsBytes;
+    workspace.wsn = 4 * BH * NC * C * (V + 1);
+  }
   return {
     dtype,
     C,
     NC,
     BH,
     KVZ,
-    workspace: { ws: wsBytes },
+    workspace,
     normalize: params.normalize,
     scale: params.scale,
     state,
@@ -185,7 +206,7 @@ export async function buildThreePass(
   const norm: Record<string, number> = req.variant === "la"
     ? { NORMALIZE: plan.normalize ? 1 : 0 }
     : {};
-  const [state, scan, out] = await Promise.all([
+  const [state, scan, out] = await settled([
     make("state", { ...dims, ...plan.state }),
     make("scan", { K, V, WG: plan.scan.WG, ...norm }),
     make("out", { ...dims, ...plan.out, ...norm }),
@@ -193,15 +214,14 @@ export async function buildThreePass(
   return {
     layout,
     bindings: bind,
-    params: paramsBlock(req.shape, plan.NC, plan.scale, has),
+    params: paramsBlock(req.shape, plan.NC, plan.scale, has, plan.normalize ? 2 : 0),
     passes: [
-      { label: "state", pipeline: state, workgroups: [plan.NC, plan.BH, 1] },
+      { label: "state", steps: [{ pipeline: state, workgroups: [plan.NC, plan.BH, 1] }] },
       {
         label: "scan",
-        pipeline: scan,
-        workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1],
+        steps: [{ pipeline: scan, workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1] }],
       },
-      { label: "out", pipeline: out, workgroups: [plan.NC, plan.BH, 1] },
+      { label: "out", steps: [{ pipeline: out, workgroups: [plan.NC, plan.BH, 1] }] },
     ],
   };
 }
@@ -210,16 +230,64 @@ export const laChunk: KernelBuilder<LaChunkPlan> = {
   variant: "la",
   impl: "chunk",
   default: true,
-  modes: ["fwd"],
+  modes: ["fwd", "fwdbwd"],
   dtypes: ["f32", "f16", "bf16"],
-  description: "chunked la forward in 3 WGSL passes: chunk states, prefix over chunks, outputs",
+  description:
+    "chunked la: forward in 3 WGSL passes (chunk states, prefix, outputs); backward in 3 more " +
+    "(local state gradients, suffix over chunks, input gradients)",
   plan: planLaChunk,
-  build: (device, plan, req, has) =>
-    buildThreePass(device, plan, req, has, import.meta.url, BIND, ["q", "k", "v", "o"], [
-      "ws",
-      "h0",
-      "z0",
-      "final_state",
-      "final_z",
-    ]),
+  async build(device, plan, req, has) {
+    const fwd = await buildThreePass(device, plan, req, has, import.meta.url, BIND, [
+      "q",
+      "k",
+      "v",
+      "o",
+    ], ["ws", "h0", "z0", "final_state", "final_z"]);
+    if (req.mode === "fwd") return fwd;
+    const { K, V } = req.shape;
+    const head = [
+      ioSource(
+        plan.dtype,
+        (["q", "k", "v", "do", "dq", "dk", "dv"] as const).map((n) => [n, BIND[n]]),
+      ),
+      f32Source((["ws", "wsd", "wsn", "dh0", "dz0"] as const).map((n) => [n, BIND[n]])),
+      await wgslFile(import.meta.url, "../common.wgsl"),
+    ].join("\n");
+    // bwd_common.wgsl's helpers use the workgroup arrays of the per-chunk passes only.
+    const helpers = await wgslFile(import.meta.url, "bwd_common.wgsl");
+    const WG = 256;
+    const make = async (pass: string) =>
+      compile(
+        device,
+        `la/chunk_${pass}/${plan.dtype}`,
+        fwd.layout,
+        [head, pass === "bwd_scan" ? "" : helpers, await wgslFile(import.meta.url, `${pass}.wgsl`)]
+          .join("\n"),
+        {
+          C: plan.C,
+          K,
+          V,
+          WG,
+        },
+      );
+    const [local, scan, grad] = await settled([
+      make("bwd_local"),
+      make("bwd_scan"),
+      make("bwd_grad"),
+    ]);
+    const grid: [number, number, number] = [plan.NC, plan.BH, 1];
+    return {
+      ...fwd,
+      bwdFrom: fwd.passes.length,
+      passes: [
+        ...fwd.passes,
+        { label: "bwd local", steps: [{ pipeline: local, workgroups: grid }] },
+        {
+          label: "bwd scan",
+          steps: [{ pipeline: scan, workgroups: [Math.ceil(plan.KVZ / WG), plan.BH, 1] }],
+        },
+        { label: "bwd grad", steps: [{ pipeline: grad, workgroups: grid }] },
+      ],
+    };
+  },
 };

@@ -25,9 +25,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let t0 = n * C;
   let len = min(C, p.T - t0);
   let base = (wid.y * p.NC + n) * (K * V + K);
-  var accA: array<array<f32, MT>, MT>;
-  var accO: array<array<f32, MT>, MT>;
-  var den: array<f32, MT>;
+  // Accumulators are vec4s over the invocation's 4 rows, one per column, all indexed by
+  // constants: dynamically indexed private arrays can end up in (slow) local memory.
+  var accA0 = vec4f(0.0);
+  var accA1 = vec4f(0.0);
+  var accA2 = vec4f(0.0);
+  var accA3 = vec4f(0.0);
+  var accO0 = vec4f(0.0);
+  var accO1 = vec4f(0.0);
+  var accO2 = vec4f(0.0);
+  var accO3 = vec4f(0.0);
+  var den = vec4f(0.0);
+  let rows = min(vec4u(tr, tr + RT, tr + 2u * RT, tr + 3u * RT), vec4u(C - 1u));
+  let scol = min(vec4u(tc, tc + RV, tc + 2u * RV, tc + 3u * RV), vec4u(C - 1u));
+  let vcol = min(
+    vec4u(2u * tc, 2u * tc + 1u, 2u * (tc + RV), 2u * (tc + RV) + 1u),
+    vec4u(V - 1u),
+  );
 
   // Phase 1: scores and the inter-chunk term, over key tiles.
   for (var k0 = 0u; k0 < K; k0 += KT) {
@@ -54,29 +68,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     for (var kk = 0u; kk < KT; kk++) {
       var z = 0.0;
       if (NORMALIZE && k0 + kk < K) { z = ws[base + K * V + k0 + kk]; }
-      var a: array<f32, MT>;
-      for (var i = 0u; i < MT; i++) { a[i] = sQ[kk * C + min(tr + i * RT, C - 1u)]; }
-      for (var j = 0u; j < MT; j++) {
-        let b = sK[kk * C + min(tc + j * RV, C - 1u)];
-        for (var i = 0u; i < MT; i++) { accA[i][j] = fma(a[i], b, accA[i][j]); }
-      }
-      for (var j = 0u; j < MT; j++) {
-        let b = sX[kk * V + min(2u * (tc + (j >> 1u) * RV) + (j & 1u), V - 1u)];
-        for (var i = 0u; i < MT; i++) { accO[i][j] = fma(a[i], b, accO[i][j]); }
-      }
-      for (var i = 0u; i < MT; i++) { den[i] = fma(a[i], z, den[i]); }
+      let q = kk * C;
+      let a = vec4f(sQ[q + rows.x], sQ[q + rows.y], sQ[q + rows.z], sQ[q + rows.w]);
+      accA0 = fma(a, vec4f(sK[q + scol.x]), accA0);
+      accA1 = fma(a, vec4f(sK[q + scol.y]), accA1);
+      accA2 = fma(a, vec4f(sK[q + scol.z]), accA2);
+      accA3 = fma(a, vec4f(sK[q + scol.w]), accA3);
+      let x = kk * V;
+      accO0 = fma(a, vec4f(sX[x + vcol.x]), accO0);
+      accO1 = fma(a, vec4f(sX[x + vcol.y]), accO1);
+      accO2 = fma(a, vec4f(sX[x + vcol.z]), accO2);
+      accO3 = fma(a, vec4f(sX[x + vcol.w]), accO3);
+      den = fma(a, vec4f(z), den);
     }
     workgroupBarrier();
   }
 
   // Causal mask (inclusive), scores to shared memory.
-  for (var i = 0u; i < MT; i++) {
-    let t = tr + i * RT;
-    for (var j = 0u; j < MT; j++) {
-      let s = tc + j * RV;
-      if (t < C && s < C) { sA[t * C + s] = select(0.0, accA[i][j], s <= t && t < len); }
-    }
-  }
+  mask_store(accA0, tr, tc, len);
+  mask_store(accA1, tr, tc + RV, len);
+  mask_store(accA2, tr, tc + 2u * RV, len);
+  mask_store(accA3, tr, tc + 3u * RV, len);
   workgroupBarrier();
 
   // Phase 2: the intra-chunk term, over token tiles of v.
@@ -90,15 +102,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     workgroupBarrier();
     for (var ss = 0u; ss < KT; ss++) {
       let s = min(s0 + ss, C - 1u);
-      var a: array<f32, MT>;
-      for (var i = 0u; i < MT; i++) { a[i] = sA[min(tr + i * RT, C - 1u) * C + s]; }
-      for (var j = 0u; j < MT; j++) {
-        let b = sX[ss * V + min(2u * (tc + (j >> 1u) * RV) + (j & 1u), V - 1u)];
-        for (var i = 0u; i < MT; i++) { accO[i][j] = fma(a[i], b, accO[i][j]); }
-      }
-      if (s0 + ss < len) {
-        for (var i = 0u; i < MT; i++) { den[i] += a[i]; }
-      }
+      let a = vec4f(sA[rows.x * C + s], sA[rows.y * C + s], sA[rows.z * C + s], sA[rows.w * C + s]);
+      let x = ss * V;
+      accO0 = fma(a, vec4f(sX[x + vcol.x]), accO0);
+      accO1 = fma(a, vec4f(sX[x + vcol.y]), accO1);
+      accO2 = fma(a, vec4f(sX[x + vcol.z]), accO2);
+      accO3 = fma(a, vec4f(sX[x + vcol.w]), accO3);
+      if (s0 + ss < len) { den += a; }
     }
     workgroupBarrier();
   }
@@ -108,11 +118,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (t >= len) { continue; }
     let r = row_base(bh, t0 + t, V);
     let inv = select(p.scale, 1.0 / (den[i] + 1e-6), NORMALIZE);
-    for (var jp = 0u; jp < MT / 2u; jp++) {
-      let v0 = 2u * (tc + jp * RV);
-      if (v0 < V) {
-        st2_o(r + v0, accO[i][2u * jp] * inv, accO[i][2u * jp + 1u] * inv, v0 + 1u < V);
-      }
-    }
+    let v0 = 2u * tc;
+    if (v0 < V) { st2_o(r + v0, accO0[i] * inv, accO1[i] * inv, v0 + 1u < V); }
+    let v1 = 2u * (tc + RV);
+    if (v1 < V) { st2_o(r + v1, accO2[i] * inv, accO3[i] * inv, v1 + 1u < V); }
+  }
+}
+
+// Masked scores of one column s (4 rows tr + i·RT) into sA: kept for s ≤ t < len, else 0.
+fn mask_store(acc: vec4f, tr: u32, s: u32, len: u32) {
+  for (var i = 0u; i < MT; i++) {
+    let t = tr + i * RT;
+    if (t < C && s < C) { sA[t * C + s] = select(0.0, acc[i], s <= t && t < len); }
   }
 }

@@ -3,7 +3,6 @@
 // the chunks in order; loads are batched so several are in flight at once.
 override WG: u32 = 256;
 override NORMALIZE: bool = true;
-const UNROLL: u32 = 8u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -18,14 +17,28 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     run = z0[bh * K + e - K * V];
   }
   let base = gid.y * p.NC * KVZ + e;
+  // 8 loads in flight, held in two vec4s (constant indices: no private array to spill).
   var n = 0u;
-  for (; n + UNROLL <= p.NC; n += UNROLL) {
-    var d: array<f32, UNROLL>;
-    for (var u = 0u; u < UNROLL; u++) { d[u] = ws[base + (n + u) * KVZ]; }
-    for (var u = 0u; u < UNROLL; u++) {
-      ws[base + (n + u) * KVZ] = run;
-      run += d[u];
-    }
+  for (; n + 8u <= p.NC; n += 8u) {
+    let at = base + n * KVZ;
+    let d0 = vec4f(ws[at], ws[at + KVZ], ws[at + 2u * KVZ], ws[at + 3u * KVZ]);
+    let d1 = vec4f(ws[at + 4u * KVZ], ws[at + 5u * KVZ], ws[at + 6u * KVZ], ws[at + 7u * KVZ]);
+    ws[at] = run;
+    run += d0.x;
+    ws[at + KVZ] = run;
+    run += d0.y;
+    ws[at + 2u * KVZ] = run;
+    run += d0.z;
+    ws[at + 3u * KVZ] = run;
+    run += d0.w;
+    ws[at + 4u * KVZ] = run;
+    run += d1.x;
+    ws[at + 5u * KVZ] = run;
+    run += d1.y;
+    ws[at + 6u * KVZ] = run;
+    run += d1.z;
+    ws[at + 7u * KVZ] = run;
+    run += d1.w;
   }
   for (; n < p.NC; n++) {
     let d = ws[base + n * KVZ];
