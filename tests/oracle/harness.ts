@@ -11,18 +11,8 @@ import {
   type Variant,
 } from "../../bench/ops.ts";
 import type { ReferenceImpl, RefInputs } from "../../kernels/reference/types.ts";
-
-/** mulberry32: tiny, fast, and good enough to draw test inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from "../../bench/stats.ts";
+export { rng };
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

@@ -7,23 +7,13 @@ import assert from "node:assert/strict";
 import { inputShape, type OpParams, type Shape, type Variant } from "../../bench/ops.ts";
 import { numel } from "../../bench/tensor.ts";
 import type { ReferenceImpl, RefInputs, RefOutputs } from "../../kernels/reference/types.ts";
+import { mulberry32 } from "../../bench/stats.ts";
+export { mulberry32 };
 
 /** Base seed of this run: REF_TEST_SEED if set, otherwise fresh, and printed on any failure. */
 export const BASE_SEED = Deno.env.get("REF_TEST_SEED") !== undefined
   ? Number(Deno.env.get("REF_TEST_SEED"))
   : Math.floor(Math.random() * 2 ** 31);
-
-/** mulberry32: a small, fast, well-mixed 32-bit generator; returns uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal samples by Box–Muller. */
 export function normals(rng: () => number, n: number): Float64Array {

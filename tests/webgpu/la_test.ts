@@ -20,6 +20,7 @@ import { oracle } from "../../kernels/reference/index.ts";
 import { openDevice, REQUESTED_LIMITS, scoped } from "../../kernels/webgpu/device.ts";
 import { planLaChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
 import { TICK_NS } from "../../kernels/webgpu/timing.ts";
+import { mulberry32 as rng } from "../../bench/stats.ts";
 
 if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 
@@ -34,18 +35,6 @@ try {
 const inCI = Deno.env.get("CI") === "true";
 
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomTensor(shape: number[], r: () => number, lo: number, hi: number): Tensor {
   const d = new Float32Array(numel(shape));

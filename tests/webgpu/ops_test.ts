@@ -23,6 +23,7 @@ import {
 } from "../../bench/ops.ts";
 import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
+import { mulberry32 as rng } from "../../bench/stats.ts";
 
 if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 
@@ -36,17 +37,6 @@ try {
 }
 const inCI = Deno.env.get("CI") === "true";
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Value ranges by input: gates are log decays (≤ 0), β in (0, 1), key sums z0 ≥ 0. */
 const RANGE: Partial<Record<InputName, [number, number]>> = {
