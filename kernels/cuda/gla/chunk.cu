@@ -214,7 +214,11 @@ int chunk_check(const lak_op_params& p, bool backward) {
 }
 
 size_t chunk_workspace(const lak_op_params& p) {
-  const size_t f = workspace_bytes(p, false), b = workspace_bytes(p, true);
+  // The backward's per-chunk states are large (GBs at T = 2^20): counted only when do_ is set,
+  // i.e. when the request can be a backward one.
+  const size_t f = workspace_bytes(p, false);
+  if (p.do_ == 0) return f;
+  const size_t b = workspace_bytes(p, true);
   return f > b ? f : b;
 }
 

@@ -10,7 +10,8 @@ namespace gla {
 
 // Checks every field a gla forward (backward = false) or backward request reads.
 int chunk_check(const lak_op_params& p, bool backward);
-// Workspace bytes covering both directions, for a checked request.
+// Workspace bytes for a checked request: the forward's, and when do_ is set the larger of the
+// forward's and the backward's.
 size_t chunk_workspace(const lak_op_params& p);
 // Forward: o and final_state.
 int chunk_fwd(const lak_op_params& p, cudaStream_t stream);

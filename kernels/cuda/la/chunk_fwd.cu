@@ -178,6 +178,9 @@ size_t chunk_workspace(const lak_op_params& p) {
   const Plan pl = plan(p, false);
   const size_t fwd = static_cast<size_t>(p.B * p.H) * static_cast<size_t>(pl.nseg) *
                      static_cast<size_t>(p.K * (p.K + 1)) * sizeof(float);
+  // The backward's per-chunk states are large (GBs at T = 2^20): counted only when do_ is set,
+  // i.e. when the request can be a backward one.
+  if (p.do_ == 0) return fwd;
   const size_t bwd = (2 * bwd_state_floats(p) +
                       static_cast<size_t>(p.B * p.H) * plan(p, true).n_chunks * kChunk * 2) *
                      sizeof(float);

@@ -28,7 +28,8 @@ size_t bwd_state_floats(const lak_op_params& p);
 
 // Checks every field of a la forward request; LAK_OK or a status with a message.
 int chunk_fwd_check(const lak_op_params& p);
-// Workspace bytes covering both directions, for a checked request.
+// Workspace bytes for a checked request: the forward's, and when do_ is set the larger of the
+// forward's and the backward's.
 size_t chunk_workspace(const lak_op_params& p);
 // Enqueues the three forward kernels; with backward, on the backward plan, also writing the
 // row stats that the backward kernels read (needs do_).
