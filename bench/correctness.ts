@@ -144,7 +144,14 @@ export async function checkPrefix(
   return c;
 }
 
-function allFinite(t: Tensor): boolean {
-  for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(elementAt(t, i))) return false;
+/** Tests the exponent bits of 16-bit storage directly: a 1M-token output is 512M elements. */
+export function allFinite(t: Tensor): boolean {
+  const d = t.data;
+  if (d instanceof Uint16Array) {
+    const exp = t.dtype === "bf16" ? 0x7f80 : 0x7c00;
+    for (let i = 0; i < d.length; i++) if ((d[i] & exp) === exp) return false;
+    return true;
+  }
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return false;
   return true;
 }

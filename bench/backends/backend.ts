@@ -68,7 +68,7 @@ export interface PreparedOp {
   poison(): Promise<void>;
   /** Run once (forward, or forward and backward per the request's mode) and wait. */
   run(): Promise<void>;
-  /** Copy the outputs of the last run back to the host. */
+  /** Copy the outputs of the last run back to the host, at their storage dtype. */
   read(): Promise<Outputs>;
   /**
    * The inputs as stored on the device (storage dtype): per-token inputs cut to their first
