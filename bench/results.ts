@@ -119,7 +119,9 @@ export async function provenance(
   unavailable: { backend: string; reason: string }[],
 ): Promise<Provenance> {
   const root = new URL("..", import.meta.url).pathname;
-  const commit = (await command("git", ["-C", root, "rev-parse", "HEAD"])) ?? "unknown";
+  // A copy without .git (an offline GPU machine) names its commit through LAB_GIT_COMMIT.
+  const commit = (await command("git", ["-C", root, "rev-parse", "HEAD"])) ??
+    Deno.env.get("LAB_GIT_COMMIT") ?? "unknown";
   const status = await command("git", [
     "-C",
     root,
