@@ -167,6 +167,16 @@ describe("liblak bindings", { skip: skipNoLib }, () => {
     assert.throws(() => lib.opForward(laParams().bytes), /'workspace'/);
   });
 
+  it("checks the op contract before any op's own checks, for every variant", () => {
+    using lib = LakLibrary.open({ path: LIB });
+    const ws = (over: Record<string, number>) => () => lib.opWorkspace(laParams(over).bytes);
+    assert.throws(ws({ variant: 1, dtype: 5 }), /field 'dtype' is 5/);
+    assert.throws(ws({ variant: 2, T: 0 }), /field 'T' is 0; must be >= 1/);
+    assert.throws(ws({ variant: 3, M: 0, segment_len: 64 }), /rmt needs M >= 1/);
+    assert.throws(ws({ variant: 4, impl: 3, M: 3 }), /field 'M' is 3; must be 0 for softmax/);
+    assert.throws(ws({ variant: 0, impl: 1, scale: NaN }), /field 'scale' is not finite/);
+  });
+
   it("throws a clear error on use after close", () => {
     const lib = LakLibrary.open({ path: LIB });
     lib.close();

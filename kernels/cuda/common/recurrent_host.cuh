@@ -52,24 +52,6 @@ Layout layout(const lak_op_params& p) {
 template <int VAR>
 int check(const lak_op_params& p, bool backward) {
   const char* name = var_name(VAR);
-  if (p.dtype != LAK_DTYPE_F32 && p.dtype != LAK_DTYPE_BF16) {
-    return fail(LAK_ERR_INVALID, "field 'dtype' is %lld; expected 0 (f32) or 1 (bf16)",
-                static_cast<long long>(p.dtype));
-  }
-  const struct {
-    const char* name;
-    int64_t value;
-  } dims[] = {{"B", p.B}, {"T", p.T}, {"H", p.H}, {"K", p.K}, {"V", p.V}};
-  for (const auto& d : dims) {
-    if (d.value < 1) {
-      return fail(LAK_ERR_INVALID, "field '%s' is %lld; must be >= 1", d.name,
-                  static_cast<long long>(d.value));
-    }
-  }
-  if (p.M != 0) {
-    return fail(LAK_ERR_INVALID, "field 'M' is %lld; must be 0 for %s",
-                static_cast<long long>(p.M), name);
-  }
   if ((p.K != 64 && p.K != 128) || p.V % kVT != 0) {
     return fail(LAK_ERR_UNSUPPORTED,
                 "%s/recurrent supports K in {64, 128} and V a multiple of %d; got K=%lld V=%lld",
@@ -81,7 +63,6 @@ int check(const lak_op_params& p, bool backward) {
     return fail(LAK_ERR_UNSUPPORTED, "B*H exceeds 2^31-1");
   }
   if (p.V / kVT > 65535) return fail(LAK_ERR_UNSUPPORTED, "V exceeds %d", 65535 * kVT);
-  if (!std::isfinite(p.scale)) return fail(LAK_ERR_INVALID, "field 'scale' is not finite");
   if (VAR == kLa && p.normalize != 0 && p.normalize != 1) {
     return fail(LAK_ERR_INVALID, "field 'normalize' is %lld; must be 0 or 1",
                 static_cast<long long>(p.normalize));

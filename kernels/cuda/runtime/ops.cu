@@ -1,4 +1,6 @@
 // Op entry points: find the (variant, impl) in the op table, validate, run.
+#include <cmath>
+
 #include "op_registry.h"
 #include "runtime.h"
 
@@ -25,6 +27,36 @@ const char* impl_name(int64_t i) {
   }
 }
 
+// What every op requires of its request (docs/ops.md's contract), so each op's own check only
+// adds what its kernels support.
+int check_contract(const lak_op_params& p, const char* variant) {
+  if (p.dtype != LAK_DTYPE_F32 && p.dtype != LAK_DTYPE_BF16) {
+    return lak::fail(LAK_ERR_INVALID, "field 'dtype' is %lld; expected 0 (f32) or 1 (bf16)",
+                     static_cast<long long>(p.dtype));
+  }
+  const bool rmt = p.variant == LAK_VARIANT_RMT;
+  const struct {
+    const char* name;
+    int64_t value;
+  } dims[] = {{"B", p.B}, {"T", p.T}, {"H", p.H}, {"K", p.K}, {"V", p.V}};
+  for (const auto& d : dims) {
+    if (d.value < 1) {
+      return lak::fail(LAK_ERR_INVALID, "field '%s' is %lld; must be >= 1", d.name,
+                       static_cast<long long>(d.value));
+    }
+  }
+  if (rmt && (p.M < 1 || p.segment_len < 1)) {
+    return lak::fail(LAK_ERR_INVALID, "rmt needs M >= 1 and segment_len >= 1; got M=%lld segment_len=%lld",
+                     static_cast<long long>(p.M), static_cast<long long>(p.segment_len));
+  }
+  if (!rmt && p.M != 0) {
+    return lak::fail(LAK_ERR_INVALID, "field 'M' is %lld; must be 0 for %s",
+                     static_cast<long long>(p.M), variant);
+  }
+  if (!std::isfinite(p.scale)) return lak::fail(LAK_ERR_INVALID, "field 'scale' is not finite");
+  return LAK_OK;
+}
+
 // The op for p, or nullptr with the last error set and *status the reason.
 const lak::OpEntry* lookup(const lak_op_params* p, const char* fn, int* status) {
   if (p == nullptr) {
@@ -46,8 +78,10 @@ const lak::OpEntry* lookup(const lak_op_params* p, const char* fn, int* status) 
   const lak::OpEntry* e = lak::find_op(p->variant, p->impl);
   if (e == nullptr) {
     *status = lak::fail(LAK_ERR_UNSUPPORTED, "%s/%s is not implemented in liblak yet", v, i);
+    return nullptr;
   }
-  return e;
+  *status = check_contract(*p, v);
+  return *status == LAK_OK ? e : nullptr;
 }
 
 int check_workspace(const lak::OpEntry& e, const lak_op_params& p) {
