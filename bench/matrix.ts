@@ -72,7 +72,7 @@ export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
       return {
         ...BASE,
         backends: ["cpu", "cuda", "webgpu"],
-        T: gpu ? [4096, 16384] : [256, 1024, 2048],
+        T: gpu ? [4096, 16384] : [256, 1024],
         modes: ["fwd", "fwdbwd"],
         H: 2,
         K: 32,

@@ -183,7 +183,11 @@ class WebGpuBackend implements Backend {
       granted.maxBufferSize,
       this.opts.bindingLimit ?? Infinity,
     );
-    const limits = { ...granted, maxStorageBufferBindingSize: maxBind };
+    const limits = {
+      ...granted,
+      maxStorageBufferBindingSize: maxBind,
+      softwareAdapter: this.gpu.adapterInfo.isFallbackAdapter,
+    };
     const random = isRandomSource(source) ? source.random.seed : null;
     const given: Inputs = random === null ? source as Inputs : {};
     const names = random === null

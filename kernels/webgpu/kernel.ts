@@ -16,6 +16,8 @@ export interface DeviceLimits {
   maxComputeWorkgroupsPerDimension: number;
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
+  /** A CPU implementation (lavapipe), with its own execution limits. */
+  softwareAdapter?: boolean;
 }
 
 /** A buffer name a pass can bind: an op input or output, a workspace, or the uniform block. */

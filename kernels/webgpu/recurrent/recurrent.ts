@@ -32,6 +32,17 @@ const BIND = {
 } as const;
 
 const WG = 32;
+/**
+ * Measured on lavapipe (Mesa 22.3): a single invocation walking T tokens with K-sized private
+ * arrays stops writing o after about 2·10⁶ units of T·K² (K=32: token 1927; K=64: token 500),
+ * silently. Refused below that with a margin rather than reported as a wrong answer.
+ */
+const LAVAPIPE_WORK = 1_500_000;
+
+/** T·K², weighted by what was measured: deltanet's extra K loops, 16-bit unpacking. */
+function lavapipeWork(variant: Variant, dtype: Storage, T: number, K: number): number {
+  return T * K * K * (variant === "deltanet" ? 2 : 1) * (dtype === "f32" ? 1 : 1.5);
+}
 const CODE: Partial<Record<Variant, number>> = { la: 0, gla: 1, deltanet: 2 };
 
 interface RecurrentPlan extends Plan {
@@ -54,6 +65,9 @@ function recurrent(variant: "la" | "gla" | "deltanet"): KernelBuilder<RecurrentP
         ? `K=${K} above 256 (the state columns live in registers)`
         : B * H > limits.maxComputeWorkgroupsPerDimension
         ? `${B * H} heads exceed maxComputeWorkgroupsPerDimension`
+        : limits.softwareAdapter && lavapipeWork(variant, dtype, req.shape.T, K) > LAVAPIPE_WORK
+        ? `T=${req.shape.T}, K=${K} is beyond what lavapipe runs in one invocation (it stops ` +
+          `after a fixed amount of loop work and leaves the rest of o unwritten)`
         : "";
       if (why) throw new Unsupported(`webgpu ${variant}/recurrent: ${why}`);
       return { dtype, workspace: {} };
