@@ -175,6 +175,14 @@ describe("liblak bindings", { skip: skipNoLib }, () => {
     assert.throws(ws({ variant: 3, M: 0, segment_len: 64 }), /rmt needs M >= 1/);
     assert.throws(ws({ variant: 4, impl: 3, M: 3 }), /field 'M' is 3; must be 0 for softmax/);
     assert.throws(ws({ variant: 0, impl: 1, scale: NaN }), /field 'scale' is not finite/);
+    assert.throws(
+      ws({ variant: 1, final_z: 0, beta: 0x7000 }),
+      /field 'beta' must be 0 \(absent\) for gla/,
+    );
+    assert.throws(
+      ws({ variant: 4, impl: 3, final_z: 0, h0: 0x7000 }),
+      /field 'h0' must be 0 \(absent\) for softmax/,
+    );
   });
 
   it("throws a clear error on use after close", () => {

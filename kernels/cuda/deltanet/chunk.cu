@@ -68,14 +68,6 @@ int chunk_check(const lak_op_params& p, bool backward) {
                   static_cast<unsigned long long>(x.ptr), static_cast<unsigned long long>(x.align));
     }
   }
-  const struct {
-    const char* name;
-    uint64_t ptr;
-  } unused[] = {{"g", p.g},   {"mem", p.mem}, {"z0", p.z0},
-                {"dg", p.dg}, {"dmem", p.dmem}, {"dz0", p.dz0}};
-  for (const auto& x : unused) {
-    if (x.ptr != 0) return fail(LAK_ERR_INVALID, "field '%s' must be 0 (absent) for deltanet", x.name);
-  }
   return LAK_OK;
 }
 

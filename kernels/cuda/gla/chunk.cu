@@ -185,13 +185,6 @@ int chunk_check(const lak_op_params& p, bool backward) {
                   static_cast<unsigned long long>(x.ptr), static_cast<unsigned long long>(x.align));
     }
   }
-  const struct {
-    const char* name;
-    uint64_t ptr;
-  } unused[] = {{"beta", p.beta}, {"mem", p.mem}, {"z0", p.z0}};
-  for (const auto& x : unused) {
-    if (x.ptr != 0) return fail(LAK_ERR_INVALID, "field '%s' must be 0 (absent) for gla", x.name);
-  }
   return LAK_OK;
 }
 

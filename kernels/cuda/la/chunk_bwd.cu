@@ -94,13 +94,6 @@ int chunk_bwd_check(const lak_op_params& p) {
                   static_cast<unsigned long long>(x.ptr), static_cast<unsigned long long>(x.align));
     }
   }
-  const struct {
-    const char* name;
-    uint64_t ptr;
-  } unused[] = {{"dg", p.dg}, {"dbeta", p.dbeta}, {"dmem", p.dmem}};
-  for (const auto& x : unused) {
-    if (x.ptr != 0) return fail(LAK_ERR_INVALID, "field '%s' must be 0 (absent) for la", x.name);
-  }
   return LAK_OK;
 }
 

@@ -146,13 +146,6 @@ int chunk_fwd_check(const lak_op_params& p) {
                   static_cast<unsigned long long>(x.ptr), static_cast<unsigned long long>(x.align));
     }
   }
-  const struct {
-    const char* name;
-    uint64_t ptr;
-  } unused[] = {{"g", p.g}, {"beta", p.beta}, {"mem", p.mem}};
-  for (const auto& x : unused) {
-    if (x.ptr != 0) return fail(LAK_ERR_INVALID, "field '%s' must be 0 (absent) for la", x.name);
-  }
   return LAK_OK;
 }
 

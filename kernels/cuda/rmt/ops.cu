@@ -123,13 +123,6 @@ int check_chunk(const lak_op_params& p, bool backward) {
                   static_cast<unsigned long long>(x.ptr));
     }
   }
-  const struct {
-    const char* name;
-    uint64_t ptr;
-  } unused[] = {{"g", p.g}, {"beta", p.beta}, {"h0", p.h0}, {"z0", p.z0}};
-  for (const auto& x : unused) {
-    if (x.ptr != 0) return fail(LAK_ERR_INVALID, "field '%s' must be 0 (absent) for rmt", x.name);
-  }
   LAK_TRY(rmt::chain_check(chain_of(p)));
   return attn::check(problem_of(p));
 }

@@ -54,6 +54,26 @@ int check_contract(const lak_op_params& p, const char* variant) {
                      static_cast<long long>(p.M), variant);
   }
   if (!std::isfinite(p.scale)) return lak::fail(LAK_ERR_INVALID, "field 'scale' is not finite");
+  // Inputs and gradients that only some variants have must be absent elsewhere.
+  const int64_t v = p.variant;
+  const bool state = v == LAK_VARIANT_LA || v == LAK_VARIANT_GLA || v == LAK_VARIANT_DELTANET;
+  const struct {
+    const char* name;
+    uint64_t ptr;
+    bool belongs;
+  } owned[] = {
+      {"g", p.g, v == LAK_VARIANT_GLA},          {"dg", p.dg, v == LAK_VARIANT_GLA},
+      {"beta", p.beta, v == LAK_VARIANT_DELTANET}, {"dbeta", p.dbeta, v == LAK_VARIANT_DELTANET},
+      {"mem", p.mem, rmt},                       {"dmem", p.dmem, rmt},
+      {"z0", p.z0, v == LAK_VARIANT_LA},         {"dz0", p.dz0, v == LAK_VARIANT_LA},
+      {"final_z", p.final_z, v == LAK_VARIANT_LA}, {"h0", p.h0, state},
+      {"dh0", p.dh0, state},
+  };
+  for (const auto& x : owned) {
+    if (!x.belongs && x.ptr != 0) {
+      return lak::fail(LAK_ERR_INVALID, "field '%s' must be 0 (absent) for %s", x.name, variant);
+    }
+  }
   return LAK_OK;
 }
 

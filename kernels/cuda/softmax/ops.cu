@@ -51,13 +51,6 @@ int check_flash(const lak_op_params& p, bool backward) {
                   static_cast<unsigned long long>(x.ptr));
     }
   }
-  const struct {
-    const char* name;
-    uint64_t ptr;
-  } unused[] = {{"g", p.g}, {"beta", p.beta}, {"mem", p.mem}, {"h0", p.h0}, {"z0", p.z0}};
-  for (const auto& x : unused) {
-    if (x.ptr != 0) return fail(LAK_ERR_INVALID, "field '%s' must be 0 (absent) for softmax", x.name);
-  }
   attn::Problem pr;
   pr.B = p.B;
   pr.T = p.T;
