@@ -38,7 +38,14 @@ import {
   scoped,
   upload,
 } from "../../kernels/webgpu/device.ts";
-import { type Encode, TICK_NS, timePasses, type Timer } from "../../kernels/webgpu/timing.ts";
+import {
+  checkTickPeriod,
+  type Encode,
+  TICK_NS,
+  type TickCheck,
+  timePasses,
+  type Timer,
+} from "../../kernels/webgpu/timing.ts";
 import {
   type BindName,
   type Kernel,
@@ -96,7 +103,9 @@ export interface WebGpuOptions {
 }
 
 export async function openWebGpu(opts: WebGpuOptions = {}): Promise<Backend> {
-  return new WebGpuBackend(await openDevice(), opts);
+  const gpu = await openDevice();
+  const check = gpu.features.includes("timestamp-query") ? await checkTickPeriod(gpu.device) : null;
+  return new WebGpuBackend(gpu, opts, check);
 }
 
 class WebGpuBackend implements Backend {
@@ -107,9 +116,14 @@ class WebGpuBackend implements Backend {
   #random: RandomFill | null = null;
   #lost: string | null = null;
 
-  constructor(readonly gpu: OpenedDevice, readonly opts: WebGpuOptions = {}) {
+  constructor(
+    readonly gpu: OpenedDevice,
+    readonly opts: WebGpuOptions,
+    readonly tickCheck: TickCheck | null,
+  ) {
     this.pool = new BufferPool(gpu.device);
-    this.timer = gpu.features.includes("timestamp-query") ? "timestamp-query" : "wall";
+    // Timestamps whose period fails the wall-clock check are not used: wall time is honest.
+    this.timer = tickCheck?.ok ? "timestamp-query" : "wall";
     gpu.device.lost.then((info) => {
       this.#lost = `${info.reason}: ${info.message}`;
     });
@@ -134,6 +148,7 @@ class WebGpuBackend implements Backend {
       features: [...this.gpu.features],
       timer: this.timer,
       timestamp_ns_per_tick: this.timer === "timestamp-query" ? TICK_NS : null,
+      timestamp_check: this.tickCheck,
       runtime: `deno ${Deno.version.deno}`,
     };
   }

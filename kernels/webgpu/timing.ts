@@ -86,3 +86,72 @@ export async function timePasses(
   }
   return out;
 }
+
+export interface TickCheck {
+  /** The busy kernel's time by timestamps (at TICK_NS per tick) and by the wall clock. */
+  device_ms: number;
+  wall_ms: number;
+  /** Device time within the wall time and not far below it: the tick period holds. */
+  ok: boolean;
+}
+
+const BUSY = `
+@group(0) @binding(0) var<storage, read_write> sink: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  var x = f32(id.x) * 1e-7;
+  for (var i = 0u; i < 256u; i++) { x = fma(x, 0.999, 1e-3); }
+  sink[id.x % 1024u] = x;
+}`;
+
+/**
+ * Checks the assumed tick period once per run: a kernel long enough (≥ 30 ms) that submit
+ * overhead is a small part of the wall time is timed both ways. Timestamps reading more than
+ * the wall clock, or under half of it, mean the period (or the timer) cannot be trusted.
+ */
+export async function checkTickPeriod(device: GPUDevice): Promise<TickCheck> {
+  const sink = device.createBuffer({ size: 4096, usage: GPUBufferUsage.STORAGE });
+  try {
+    const pipeline = await device.createComputePipelineAsync({
+      layout: "auto",
+      compute: { module: device.createShaderModule({ code: BUSY }), entryPoint: "main" },
+    });
+    const bind = device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [{ binding: 0, resource: { buffer: sink } }],
+    });
+    const maxX = device.limits.maxComputeWorkgroupsPerDimension;
+    let groups = 256;
+    for (;;) {
+      const encode: Encode = (enc, ts) => {
+        const pass = enc.beginComputePass(
+          ts
+            ? {
+              timestampWrites: {
+                querySet: ts.querySet,
+                beginningOfPassWriteIndex: ts.begin,
+                endOfPassWriteIndex: ts.end,
+              },
+            }
+            : {},
+        );
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bind);
+        pass.dispatchWorkgroups(Math.min(groups, maxX), Math.ceil(groups / maxX));
+        pass.end();
+      };
+      const t0 = performance.now();
+      const [device_ms] = await timePasses(device, "timestamp-query", encode, {
+        samples: 1,
+        scratch: null,
+      });
+      const wall_ms = performance.now() - t0;
+      if (wall_ms >= 30 || groups >= maxX * 64) {
+        return { device_ms, wall_ms, ok: device_ms <= wall_ms * 1.02 && device_ms >= wall_ms / 2 };
+      }
+      groups *= wall_ms < 3 ? 8 : 2;
+    }
+  } finally {
+    sink.destroy();
+  }
+}

@@ -229,6 +229,20 @@ if (!backend) {
       }
     });
 
+    it("checks the timestamp period against the wall clock when it opens", () => {
+      const check = be.info().timestamp_check as
+        | { device_ms: number; wall_ms: number; ok: boolean }
+        | null;
+      if (be.info().features && !(be.info().features as string[]).includes("timestamp-query")) {
+        assert.equal(check, null);
+        assert.equal(be.info().timer, "wall");
+        return;
+      }
+      assert.ok(check && check.wall_ms >= 30, JSON.stringify(check));
+      assert.ok(check.device_ms > 0 && check.device_ms <= check.wall_ms * 1.02);
+      assert.equal(be.info().timer, check.ok ? "timestamp-query" : "wall");
+    });
+
     it("on a real GPU, a long run's device time is most of its wall time (tick period)", async (t) => {
       if (be.info().isFallbackAdapter || be.info().timer !== "timestamp-query") {
         t.skip("software adapter or no timestamps: too slow / nothing to calibrate");
