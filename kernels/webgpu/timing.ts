@@ -96,11 +96,12 @@ export interface TickCheck {
 }
 
 const BUSY = `
+override ITERS: u32 = 256u;
 @group(0) @binding(0) var<storage, read_write> sink: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3u) {
   var x = f32(id.x) * 1e-7;
-  for (var i = 0u; i < 256u; i++) { x = fma(x, 0.999, 1e-3); }
+  for (var i = 0u; i < ITERS; i++) { x = fma(x, 0.999, 1e-3); }
   sink[id.x % 1024u] = x;
 }`;
 
@@ -108,21 +109,25 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
  * Checks the assumed tick period once per run: a kernel long enough (≥ 30 ms) that submit
  * overhead is a small part of the wall time is timed both ways. Timestamps reading more than
  * the wall clock, or under half of it, mean the period (or the timer) cannot be trusted.
+ * The kernel grows by workgroups first, then by iterations per invocation (a fast GPU needs
+ * both; a CPU adapter reaches 30 ms with few workgroups and short loops).
  */
 export async function checkTickPeriod(device: GPUDevice): Promise<TickCheck> {
   const sink = device.createBuffer({ size: 4096, usage: GPUBufferUsage.STORAGE });
   try {
-    const pipeline = await device.createComputePipelineAsync({
-      layout: "auto",
-      compute: { module: device.createShaderModule({ code: BUSY }), entryPoint: "main" },
-    });
-    const bind = device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [{ binding: 0, resource: { buffer: sink } }],
-    });
-    const maxX = device.limits.maxComputeWorkgroupsPerDimension;
+    const module = device.createShaderModule({ code: BUSY });
+    const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     let groups = 256;
+    let iters = 256;
     for (;;) {
+      const pipeline = await device.createComputePipelineAsync({
+        layout: "auto",
+        compute: { module, entryPoint: "main", constants: { ITERS: iters } },
+      });
+      const bind = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: sink } }],
+      });
       const encode: Encode = (enc, ts) => {
         const pass = enc.beginComputePass(
           ts
@@ -137,7 +142,7 @@ export async function checkTickPeriod(device: GPUDevice): Promise<TickCheck> {
         );
         pass.setPipeline(pipeline);
         pass.setBindGroup(0, bind);
-        pass.dispatchWorkgroups(Math.min(groups, maxX), Math.ceil(groups / maxX));
+        pass.dispatchWorkgroups(groups);
         pass.end();
       };
       const t0 = performance.now();
@@ -146,10 +151,12 @@ export async function checkTickPeriod(device: GPUDevice): Promise<TickCheck> {
         scratch: null,
       });
       const wall_ms = performance.now() - t0;
-      if (wall_ms >= 30 || groups >= maxX * 64) {
+      if (wall_ms >= 30 || iters >= 1 << 24) {
         return { device_ms, wall_ms, ok: device_ms <= wall_ms * 1.02 && device_ms >= wall_ms / 2 };
       }
-      groups *= wall_ms < 3 ? 8 : 2;
+      const grow = device_ms < 3 ? 8 : 2;
+      if (groups < maxGroups) groups = Math.min(maxGroups, groups * grow);
+      else iters *= grow;
     }
   } finally {
     sink.destroy();
