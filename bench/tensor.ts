@@ -100,12 +100,23 @@ export function f16BitsToF32(h: number): number {
   return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
 
+let bf16Table: Float32Array | undefined;
+let f16Table: Float32Array | undefined;
+
+/** Every 16-bit pattern decoded once: reading a 1M-token output is 512M lookups. */
+function table(dtype: "bf16" | "f16"): Float32Array {
+  if (dtype === "bf16") {
+    bf16Table ??= Float32Array.from({ length: 65536 }, (_, h) => bf16BitsToF32(h));
+    return bf16Table;
+  }
+  f16Table ??= Float32Array.from({ length: 65536 }, (_, h) => f16BitsToF32(h));
+  return f16Table;
+}
+
 /** Element i as a JS number, whatever the storage. */
 export function elementAt(t: Tensor, i: number): number {
   const v = t.data[i];
-  if (t.dtype === "bf16") return bf16BitsToF32(v);
-  if (t.dtype === "f16") return f16BitsToF32(v);
-  return v;
+  return t.dtype === "bf16" || t.dtype === "f16" ? table(t.dtype)[v] : v;
 }
 
 /** Converts (rounding where the target is narrower) into a new tensor of `dtype`. */
@@ -114,10 +125,14 @@ export function cast(t: Tensor, dtype: Dtype): Tensor {
   const n = t.data.length;
   const out = tensor(dtype, t.shape);
   const d = out.data;
-  for (let i = 0; i < n; i++) {
-    const x = elementAt(t, i);
-    d[i] = dtype === "bf16" ? f32ToBf16Bits(x) : dtype === "f16" ? f32ToF16Bits(x) : x;
+  if (dtype === "f64" || dtype === "f32") {
+    const src = t.dtype === "bf16" || t.dtype === "f16" ? table(t.dtype) : undefined;
+    if (src) { for (let i = 0; i < n; i++) d[i] = src[t.data[i]]; }
+    else d.set(t.data);
+    return out;
   }
+  const encode = dtype === "bf16" ? f32ToBf16Bits : f32ToF16Bits;
+  for (let i = 0; i < n; i++) d[i] = encode(elementAt(t, i));
   return out;
 }
 
