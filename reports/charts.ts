@@ -50,6 +50,21 @@ const CLIENT = `
     "#17becf","#bcbd22","#7f7f7f","#393b79","#637939","#8c6d31","#843c39","#7b4173"];
   var axisType = { log: "logarithmic", linear: "linear", category: "category" };
   function xy(p) { return { x: p[0], y: p[1] }; }
+  // Log axes label only 1, 2 and 5 times a power of ten (Chart.js labels every minor tick).
+  function logTicks(suffixes) {
+    return { autoSkip: true, maxRotation: 0, callback: function (v) {
+      var m = v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9));
+      if (Math.abs(m - 1) > 1e-6 && Math.abs(m - 2) > 1e-6 && Math.abs(m - 5) > 1e-6) return "";
+      if (suffixes && v >= 1e6) return v / 1e6 + "M";
+      if (suffixes && v >= 1e3) return v / 1e3 + "K";
+      return String(+v.toPrecision(3));
+    } };
+  }
+  function axis(a, tokens) {
+    var o = { type: axisType[a.type], title: { display: true, text: a.title } };
+    if (a.type === "log") o.ticks = logTicks(tokens);
+    return o;
+  }
   specs.forEach(function (spec, n) {
     var host = document.getElementById(spec.target);
     if (!host) return;
@@ -80,8 +95,7 @@ const CLIENT = `
           legend: { labels: { filter: function (item, data) {
             return !data.datasets[item.datasetIndex].band; } } },
           tooltip: { filter: function (item) { return !item.dataset.band; } } },
-        scales: { x: { type: axisType[spec.x.type], title: { display: true, text: spec.x.title } },
-          y: { type: axisType[spec.y.type], title: { display: true, text: spec.y.title } } } } });
+        scales: { x: axis(spec.x, true), y: axis(spec.y, false) } } });
   });
 })();
 `;
