@@ -187,7 +187,7 @@ export function applyOverrides(
           s.impls = asList(value).split(",").filter(Boolean);
           break;
         case "T":
-          s.T = asList(value).split(",").map(parseTokens);
+          s.T = [...new Set(asList(value).split(",").map(parseTokens))];
           break;
         case "timing":
           s.timing = list("config timing", String(value), ["cold", "hot"] as const)[0];
@@ -207,7 +207,7 @@ export function applyOverrides(
   if (flags.backend) s.backends = list("--backend", flags.backend, BACKENDS);
   if (flags.variant) s.variants = list("--variant", flags.variant, VARIANTS);
   if (flags.impl) s.impls = flags.impl.split(",").map((x) => x.trim());
-  if (flags.T) s.T = flags.T.split(",").map(parseTokens);
+  if (flags.T) s.T = [...new Set(flags.T.split(",").map(parseTokens))];
   if (flags.dtype) s.dtypes = list("--dtype", flags.dtype, DTYPES);
   if (flags.mode) s.modes = list("--mode", flags.mode, BENCH_MODES);
   for (const k of ["B", "H", "K", "V", "M"] as const) {

@@ -24,6 +24,7 @@ describe("matrix", () => {
     const base = profileSpec("nightly", true);
     const s = applyOverrides(base, { T: ["1K", 2048], H: 2 }, { H: "4", variant: "la,gla" });
     assert.deepEqual(s.T, [1024, 2048]);
+    assert.deepEqual(applyOverrides(base, undefined, { T: "1K,1K,2K" }).T, [1024, 2048]);
     assert.equal(s.H, 4);
     assert.deepEqual(s.variants, ["la", "gla"]);
     assert.throws(() => applyOverrides(base, { nope: 1 }, {}), /unknown field 'nope'/);

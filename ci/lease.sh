@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One call on a lent, offline GPU machine (see README "Running on a GPU machine without
+# network"): correctness first, then measurements, each step under its own time budget so a
+# slow step cannot eat the lease. Compact logs and JSON land in $OUT for the caller to fetch.
+#
+#   ci/lease.sh check            every CUDA op (tests/gpu), the WebGPU tests, memcheck, racecheck
+#   ci/lease.sh measure [T]      chunk ops fwd/fwdbwd bf16+f32 up to T (default 1M), baselines
+#                                at 16K/64K, WebGPU forward, drift; results JSON in $OUT
+#   ci/lease.sh all [T]          both
+#   DRY_RUN=1 ci/lease.sh ...    print the steps instead of running them
+#
+# Environment: OUT (default out/lease), LAB_GIT_COMMIT (the commit, since .git does not
+# travel), LAK_LIBRARY (default build/liblak.so), DENO (default deno).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/lease}
+DENO=${DENO:-deno}
+export NO_COLOR=1 LAB_GPU_TESTS=1
+mkdir -p "$OUT"
+log="$OUT/lease.log"
+
+step() { # step NAME SECONDS CMD...: runs CMD under a budget, keeps its tail in the log
+  local name=$1 budget=$2
+  shift 2
+  echo "== $name ($(date -u +%T), budget ${budget}s)" | tee -a "$log"
+  if [ "${DRY_RUN:-0}" = 1 ]; then echo "$*" | tee -a "$log"; return 0; fi
+  timeout "$budget" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  echo "$name rc=$rc" | tee -a "$log"
+  grep -E '^(FAIL|ERR)|passed|failed|SUMMARY|results:|drift:' "$OUT/$name.log" | tail -8 | tee -a "$log"
+}
+
+copy_results() { # copy_results NAME DIR: the run's results.json (or its jsonl if cut short)
+  [ "${DRY_RUN:-0}" = 1 ] && return 0
+  cp "$2"/*/results.json "$OUT/$1.json" 2>/dev/null || cp "$2"/*/results.jsonl "$OUT/$1.jsonl" 2>/dev/null
+}
+
+check() {
+  step cuda-ops 150 $DENO test -A tests/gpu/cuda_ops_test.ts
+  step webgpu 90 $DENO test -A tests/webgpu/
+  step memcheck 90 compute-sanitizer --tool memcheck --error-exitcode 1 $DENO run -A tests/gpu/sanitize.ts
+  step racecheck 120 compute-sanitizer --tool racecheck --error-exitcode 1 $DENO run -A tests/gpu/sanitize.ts
+}
+
+measure() {
+  local T=${1:-1M} tmp
+  tmp=$(mktemp -d)
+  step bench-chunk 300 $DENO task bench --backend cuda --variant la,gla,deltanet,rmt --impl chunk \
+    --T "16K,64K,256K,$T" --dtype bf16,f32 --mode fwd,fwdbwd --min-samples 5 --max-samples 12 \
+    --time-cap 1 --warmup 2 --no-report --out "$tmp/chunk"
+  copy_results bench-chunk "$tmp/chunk"
+  step bench-baselines 120 $DENO task bench --backend cuda --variant softmax,la,gla,deltanet \
+    --impl flash,quadratic,recurrent --T 16K,64K --dtype bf16 --mode fwd,fwdbwd --min-samples 3 \
+    --max-samples 8 --time-cap 1 --warmup 1 --cell-timeout 30 --no-report --out "$tmp/base"
+  copy_results bench-baselines "$tmp/base"
+  step bench-webgpu 150 $DENO task bench --backend webgpu --variant la,gla,deltanet,rmt --impl chunk \
+    --T "64K,$T" --dtype bf16,f32 --mode fwd --min-samples 3 --max-samples 6 --time-cap 1 \
+    --warmup 1 --cell-timeout 40 --no-report --out "$tmp/webgpu"
+  copy_results bench-webgpu "$tmp/webgpu"
+  step drift 150 $DENO task drift --backend cuda --variant la,gla,deltanet,rmt --T "4K,64K,$T" \
+    --fp64-max-T 4K --out "$OUT/drift"
+}
+
+case "${1:-}" in
+  check) check ;;
+  measure) measure "${2:-1M}" ;;
+  all) check; measure "${2:-1M}" ;;
+  *) echo "usage: ci/lease.sh check|measure [T]|all [T]" >&2; exit 2 ;;
+esac
+echo "== done ($(date -u +%T))" | tee -a "$log"

@@ -1,0 +1,45 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ROOT } from "./cli_util.ts";
+
+async function lease(args: string[], env: Record<string, string>) {
+  const out = await new Deno.Command("bash", {
+    args: [`${ROOT}ci/lease.sh`, ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+describe("ci/lease.sh", () => {
+  it("plans correctness before measurement, each step with a budget", async () => {
+    const out = await Deno.makeTempDir({ prefix: "lease-" });
+    try {
+      const r = await lease(["all", "256K"], { DRY_RUN: "1", OUT: out });
+      assert.equal(r.code, 0, r.stderr);
+      const steps = [...r.stdout.matchAll(/^== (\S+) \(.*budget (\d+)s\)/gm)].map((m) => m[1]);
+      assert.deepEqual(steps, [
+        "cuda-ops",
+        "webgpu",
+        "memcheck",
+        "racecheck",
+        "bench-chunk",
+        "bench-baselines",
+        "bench-webgpu",
+        "drift",
+      ]);
+      assert.match(r.stdout, /--T 16K,64K,256K,256K/);
+      assert.match(await Deno.readTextFile(`${out}/lease.log`), /== done/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+
+  it("names its usage on a bad step", async () => {
+    const r = await lease(["nope"], {});
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /usage: ci\/lease.sh check\|measure/);
+  });
+});
