@@ -6,8 +6,9 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Backend, BackendUnavailable, Unsupported } from "../../bench/backends/backend.ts";
+import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
+import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
   type Inputs,
@@ -22,17 +23,7 @@ import { planLaChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
 import { TICK_NS } from "../../kernels/webgpu/timing.ts";
 import { mulberry32 as rng } from "../../bench/stats.ts";
 
-if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
-
-let backend: Backend | null = null;
-let unavailable = "";
-try {
-  backend = await openWebGpu();
-} catch (e) {
-  if (!(e instanceof BackendUnavailable)) throw e;
-  unavailable = e.message;
-}
-const inCI = Deno.env.get("CI") === "true";
+const backend = await webgpuOrReport("webgpu la tests");
 
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -147,15 +138,7 @@ async function checkCase(be: Backend, c: Case, dtype: Dtype, seed: number): Prom
   }
 }
 
-if (!backend) {
-  if (inCI) {
-    it("webgpu adapter is available (CI=true)", () => {
-      assert.fail(`no WebGPU adapter in CI: ${unavailable}`);
-    });
-  } else {
-    it.skip(`webgpu la tests skipped: ${unavailable}`, () => {});
-  }
-} else {
+if (backend) {
   const be = backend;
   after(() => be.close());
 

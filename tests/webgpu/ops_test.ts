@@ -5,8 +5,9 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Backend, BackendUnavailable, Unsupported } from "../../bench/backends/backend.ts";
+import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
+import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
   type InputName,
@@ -25,17 +26,7 @@ import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench
 import { oracle } from "../../kernels/reference/index.ts";
 import { mulberry32 as rng } from "../../bench/stats.ts";
 
-if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
-
-let backend: Backend | null = null;
-let unavailable = "";
-try {
-  backend = await openWebGpu();
-} catch (e) {
-  if (!(e instanceof BackendUnavailable)) throw e;
-  unavailable = e.message;
-}
-const inCI = Deno.env.get("CI") === "true";
+const backend = await webgpuOrReport("webgpu op tests");
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 
 /** Value ranges by input: gates are log decays (≤ 0), β in (0, 1), key sums z0 ≥ 0. */
@@ -204,15 +195,7 @@ function request(c: Case): OpRequest {
   };
 }
 
-if (!backend) {
-  if (inCI) {
-    it("webgpu adapter is available (CI=true)", () => {
-      assert.fail(`no WebGPU adapter in CI: ${unavailable}`);
-    });
-  } else {
-    it.skip(`webgpu op tests skipped: ${unavailable}`, () => {});
-  }
-} else {
+if (backend) {
   const be = backend;
   after(() => be.close());
 
