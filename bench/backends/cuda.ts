@@ -44,87 +44,71 @@ export interface CudaOptions {
   device?: number;
 }
 
-const IMPLS: ImplInfo[] = [{
-  variant: "la",
-  impl: "chunk",
-  default: true,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "chunked la forward and backward over (segment × B·H) blocks; fp32 FMA math, K = V in {64, 128}",
-}, {
-  variant: "gla",
-  impl: "chunk",
-  default: true,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "chunked gla forward and backward over (segment × B·H) blocks, fp32 decays and states; K = V in {64, 128}",
-}, {
-  variant: "deltanet",
-  impl: "chunk",
-  default: true,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "chunked WY/UT deltanet forward and backward, sequence split into segments with an fp32 scan of the chunk transitions (fwd and bwd); bf16: split-bf16 mma.sync, f32: fp32 FMA; K = V in {64, 128}, chunk 64 (16, 32: simple path)",
-}, {
-  variant: "softmax",
-  impl: "flash",
-  default: true,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "tiled online-softmax attention (FlashAttention-2 algorithm); bf16 forward and backward on mma.sync tensor cores, fp32 FMA otherwise; the backward recomputes the forward; K = V in {64, 128}",
-}, {
-  variant: "rmt",
-  impl: "chunk",
-  default: true,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "memory chain per (b,h) (one block walks the segments) plus one flash launch over every segment's tokens; fp32 final_state; M <= 64, K = V in {64, 128}",
-}, {
-  variant: "la",
-  impl: "recurrent",
-  default: false,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
-}, {
-  variant: "gla",
-  impl: "recurrent",
-  default: false,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
-}, {
-  variant: "deltanet",
-  impl: "recurrent",
-  default: false,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
-}, {
-  variant: "la",
-  impl: "quadratic",
-  default: false,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "naive baseline: B·H·T×T scores materialized, separate launches, cuBLAS (dlopen libcublas.so.13) matrix products with fp32 accumulation; oom once the scores outgrow the device",
-}, {
-  variant: "softmax",
-  impl: "quadratic",
-  default: false,
-  dtypes: ["f32", "bf16"],
-  modes: ["fwd", "fwdbwd"],
-  description:
-    "naive baseline: B·H·T×T scores materialized, separate launches, cuBLAS (dlopen libcublas.so.13) matrix products with fp32 accumulation; oom once the scores outgrow the device",
-}];
+const IMPLS: ImplInfo[] = [
+  {
+    variant: "la",
+    impl: "chunk",
+    default: true,
+    dtypes: ["f32", "bf16"],
+    modes: ["fwd", "fwdbwd"],
+    description:
+      "chunked la forward and backward over (segment × B·H) blocks; fp32 FMA math, K = V in {64, 128}",
+  },
+  {
+    variant: "gla",
+    impl: "chunk",
+    default: true,
+    dtypes: ["f32", "bf16"],
+    modes: ["fwd", "fwdbwd"],
+    description:
+      "chunked gla forward and backward over (segment × B·H) blocks, fp32 decays and states; K = V in {64, 128}",
+  },
+  {
+    variant: "deltanet",
+    impl: "chunk",
+    default: true,
+    dtypes: ["f32", "bf16"],
+    modes: ["fwd", "fwdbwd"],
+    description:
+      "chunked WY/UT deltanet forward and backward, sequence split into segments with an fp32 scan of the chunk transitions (fwd and bwd); bf16: split-bf16 mma.sync, f32: fp32 FMA; K = V in {64, 128}, chunk 64 (16, 32: simple path)",
+  },
+  {
+    variant: "softmax",
+    impl: "flash",
+    default: true,
+    dtypes: ["f32", "bf16"],
+    modes: ["fwd", "fwdbwd"],
+    description:
+      "tiled online-softmax attention (FlashAttention-2 algorithm); bf16 forward and backward on mma.sync tensor cores, fp32 FMA otherwise; the backward recomputes the forward; K = V in {64, 128}",
+  },
+  {
+    variant: "rmt",
+    impl: "chunk",
+    default: true,
+    dtypes: ["f32", "bf16"],
+    modes: ["fwd", "fwdbwd"],
+    description:
+      "memory chain per (b,h) (one block walks the segments) plus one flash launch over every segment's tokens; fp32 final_state; M <= 64, K = V in {64, 128}",
+  },
+  ...(["la", "gla", "deltanet"] as const).map((variant) => ({
+    variant,
+    impl: "recurrent",
+    default: false,
+    dtypes: ["f32", "bf16"] as const,
+    modes: ["fwd", "fwdbwd"] as const,
+    description:
+      "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
+  })),
+  ...(["la", "softmax"] as const).map((variant) => ({
+    variant,
+    impl: "quadratic",
+    default: false,
+    dtypes: ["f32", "bf16"] as const,
+    modes: ["fwd", "fwdbwd"] as const,
+    description:
+      "naive baseline: B·H·T×T scores materialized, separate launches, cuBLAS (dlopen libcublas.so.13) matrix products with fp32 accumulation; oom once the scores outgrow the device",
+  })),
+];
 
 /** Inputs whose device storage is always fp32, whatever the op dtype. */
 const FP32_INPUTS: ReadonlySet<InputName> = new Set(["h0", "z0"]);
