@@ -141,10 +141,6 @@ export function toF64(t: Tensor): Float64Array {
   return cast(t, "f64").data as Float64Array;
 }
 
-export function fromF64(shape: readonly number[], data: Float64Array): Tensor {
-  return tensor("f64", shape, data);
-}
-
 export function shapeString(shape: readonly number[]): string {
   return `[${shape.join(",")}]`;
 }

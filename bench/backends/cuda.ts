@@ -181,7 +181,6 @@ class CudaBackend implements Backend {
         backend: "cuda",
         name: String(raw.name),
         library: lib.path,
-        peaks: { copy_gbps: measureCopyGbps(lib) },
       };
     } catch (e) {
       lib.close();
@@ -189,8 +188,12 @@ class CudaBackend implements Backend {
     }
   }
 
+  // Measured on first use, so one-off users (run-op, tests) do not pay for it.
+  #copyGbps: number | undefined;
+
   info(): DeviceInfo {
-    return { ...this.#info };
+    this.#copyGbps ??= measureCopyGbps(this.#lib);
+    return { ...this.#info, peaks: { copy_gbps: this.#copyGbps } };
   }
 
   impls(): ImplInfo[] {

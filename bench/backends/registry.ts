@@ -43,23 +43,6 @@ export async function openBackend(name: BackendName, opts: OpenOptions = {}): Pr
   }
 }
 
-/** Opens every backend that works here; the others come back with the reason they don't. */
-export async function probeBackends(
-  names: readonly BackendName[],
-  opts: OpenOptions = {},
-): Promise<{ open: Backend[]; unavailable: { name: BackendName; reason: string }[] }> {
-  const open: Backend[] = [];
-  const unavailable: { name: BackendName; reason: string }[] = [];
-  for (const name of names) {
-    try {
-      open.push(await openBackend(name, opts));
-    } catch (e) {
-      unavailable.push({ name, reason: firstLine(e) });
-    }
-  }
-  return { open, unavailable };
-}
-
 export function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split("\n")[0];

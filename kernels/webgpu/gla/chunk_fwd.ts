@@ -8,8 +8,13 @@
  * The math is docs/ops.md's chunked form (kernels/reference/gla/chunk.ts).
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
-import { compile, f32Source, ioSource, type KernelBuilder, settled, wgslFile } from "../kernel.ts";
-import { buildThreePass, type LaChunkPlan, planChunk } from "../la/chunk_fwd.ts";
+import type { KernelBuilder } from "../kernel.ts";
+import {
+  addThreePassBackward,
+  buildThreePass,
+  type LaChunkPlan,
+  planChunk,
+} from "../la/chunk_fwd.ts";
 
 const BIND = {
   params: 0,
@@ -65,45 +70,26 @@ export const glaChunk: KernelBuilder<LaChunkPlan> = {
       "o",
     ], ["ws", "h0", "final_state"]);
     if (req.mode === "fwd") return fwd;
-    const { K, V } = req.shape;
-    const head = [
-      ioSource(
-        plan.dtype,
-        (["q", "k", "v", "g", "do", "dq", "dk", "dv", "dg"] as const).map((n) => [n, BIND[n]]),
-      ),
-      f32Source((["ws", "wsd", "wsg", "dh0", "final_state"] as const).map((n) => [n, BIND[n]])),
-      await wgslFile(import.meta.url, "../common.wgsl"),
-    ].join("\n");
-    // bwd_common.wgsl's helper uses the workgroup array of the per-chunk passes only.
-    const helpers = await wgslFile(import.meta.url, "bwd_common.wgsl");
-    const WG = 256;
-    const make = async (pass: string) =>
-      compile(
-        device,
-        `gla/chunk_${pass}/${plan.dtype}`,
-        fwd.layout,
-        [head, pass === "bwd_scan" ? "" : helpers, await wgslFile(import.meta.url, `${pass}.wgsl`)]
-          .join("\n"),
-        { C: plan.C, K, V, WG },
-      );
-    const [local, scan, grad] = await settled([
-      make("bwd_local"),
-      make("bwd_scan"),
-      make("bwd_grad"),
-    ]);
-    const grid: [number, number, number] = [plan.NC, plan.BH, 1];
-    return {
-      ...fwd,
-      bwdFrom: fwd.passes.length,
-      passes: [
-        ...fwd.passes,
-        { label: "bwd local", steps: [{ pipeline: local, workgroups: grid }] },
-        {
-          label: "bwd scan",
-          steps: [{ pipeline: scan, workgroups: [Math.ceil(K * V / WG), plan.BH, 1] }],
-        },
-        { label: "bwd grad", steps: [{ pipeline: grad, workgroups: grid }] },
+    return await addThreePassBackward(
+      device,
+      fwd,
+      plan,
+      req,
+      import.meta.url,
+      BIND,
+      [
+        "q",
+        "k",
+        "v",
+        "g",
+        "do",
+        "dq",
+        "dk",
+        "dv",
+        "dg",
       ],
-    };
+      ["ws", "wsd", "wsg", "dh0", "final_state"],
+      req.shape.K * req.shape.V,
+    );
   },
 };

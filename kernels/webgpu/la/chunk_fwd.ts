@@ -226,6 +226,60 @@ export async function buildThreePass(
   };
 }
 
+/**
+ * Appends the three backward passes (bwd_local, bwd_scan, bwd_grad.wgsl next to `base`, the
+ * per-chunk ones with bwd_common.wgsl's helpers) to a forward built by buildThreePass;
+ * `scanElems` state elements per head are walked by the suffix pass.
+ */
+export async function addThreePassBackward(
+  device: GPUDevice,
+  fwd: Kernel,
+  plan: LaChunkPlan,
+  req: OpRequest,
+  base: string,
+  bind: Partial<Record<BindName, number>>,
+  io: BindName[],
+  f32: BindName[],
+  scanElems: number,
+): Promise<Kernel> {
+  const { K, V } = req.shape;
+  const head = [
+    ioSource(plan.dtype, io.map((n) => [n, bind[n]!])),
+    f32Source(f32.map((n) => [n, bind[n]!])),
+    await wgslFile(import.meta.url, "../common.wgsl"),
+  ].join("\n");
+  // bwd_common.wgsl's helpers use the workgroup arrays of the per-chunk passes only.
+  const helpers = await wgslFile(base, "bwd_common.wgsl");
+  const WG = 256;
+  const make = async (pass: string) =>
+    compile(
+      device,
+      `${req.variant}/chunk_${pass}/${plan.dtype}`,
+      fwd.layout,
+      [head, pass === "bwd_scan" ? "" : helpers, await wgslFile(base, `${pass}.wgsl`)].join("\n"),
+      { C: plan.C, K, V, WG },
+    );
+  const [local, scan, grad] = await settled([
+    make("bwd_local"),
+    make("bwd_scan"),
+    make("bwd_grad"),
+  ]);
+  const grid: [number, number, number] = [plan.NC, plan.BH, 1];
+  return {
+    ...fwd,
+    bwdFrom: fwd.passes.length,
+    passes: [
+      ...fwd.passes,
+      { label: "bwd local", steps: [{ pipeline: local, workgroups: grid }] },
+      {
+        label: "bwd scan",
+        steps: [{ pipeline: scan, workgroups: [Math.ceil(scanElems / WG), plan.BH, 1] }],
+      },
+      { label: "bwd grad", steps: [{ pipeline: grad, workgroups: grid }] },
+    ],
+  };
+}
+
 export const laChunk: KernelBuilder<LaChunkPlan> = {
   variant: "la",
   impl: "chunk",
@@ -244,50 +298,24 @@ export const laChunk: KernelBuilder<LaChunkPlan> = {
       "o",
     ], ["ws", "h0", "z0", "final_state", "final_z"]);
     if (req.mode === "fwd") return fwd;
-    const { K, V } = req.shape;
-    const head = [
-      ioSource(
-        plan.dtype,
-        (["q", "k", "v", "do", "dq", "dk", "dv"] as const).map((n) => [n, BIND[n]]),
-      ),
-      f32Source((["ws", "wsd", "wsn", "dh0", "dz0"] as const).map((n) => [n, BIND[n]])),
-      await wgslFile(import.meta.url, "../common.wgsl"),
-    ].join("\n");
-    // bwd_common.wgsl's helpers use the workgroup arrays of the per-chunk passes only.
-    const helpers = await wgslFile(import.meta.url, "bwd_common.wgsl");
-    const WG = 256;
-    const make = async (pass: string) =>
-      compile(
-        device,
-        `la/chunk_${pass}/${plan.dtype}`,
-        fwd.layout,
-        [head, pass === "bwd_scan" ? "" : helpers, await wgslFile(import.meta.url, `${pass}.wgsl`)]
-          .join("\n"),
-        {
-          C: plan.C,
-          K,
-          V,
-          WG,
-        },
-      );
-    const [local, scan, grad] = await settled([
-      make("bwd_local"),
-      make("bwd_scan"),
-      make("bwd_grad"),
-    ]);
-    const grid: [number, number, number] = [plan.NC, plan.BH, 1];
-    return {
-      ...fwd,
-      bwdFrom: fwd.passes.length,
-      passes: [
-        ...fwd.passes,
-        { label: "bwd local", steps: [{ pipeline: local, workgroups: grid }] },
-        {
-          label: "bwd scan",
-          steps: [{ pipeline: scan, workgroups: [Math.ceil(plan.KVZ / WG), plan.BH, 1] }],
-        },
-        { label: "bwd grad", steps: [{ pipeline: grad, workgroups: grid }] },
+    return await addThreePassBackward(
+      device,
+      fwd,
+      plan,
+      req,
+      import.meta.url,
+      BIND,
+      [
+        "q",
+        "k",
+        "v",
+        "do",
+        "dq",
+        "dk",
+        "dv",
       ],
-    };
+      ["ws", "wsd", "wsn", "dh0", "dz0"],
+      plan.KVZ,
+    );
   },
 };
