@@ -37,7 +37,7 @@ Matrix (comma-separated lists; default: the profile's):
   --impl LIST        implementation names (see: deno task run-op --backend X --list-impls)
   --T LIST           sequence lengths, e.g. 16K,64K,256K,1M
   --dtype LIST       f64,f32,bf16,f16 (each backend runs those it supports)
-  --mode LIST        fwd,fwdbwd
+  --mode LIST        fwd,bwd,fwdbwd
   --B N --H N --K N --V N --M N   batch, heads, key dim, value dim, rmt memory rows
 
 Timing:

@@ -331,10 +331,16 @@ class WebGpuBackend implements Backend {
       });
       // Records every pass; the timestamps span passes `from` … last (the backward alone when
       // `from` is kernel.bwdFrom, though the forward still runs first to feed it).
-      const encode = (enc: GPUCommandEncoder, ts?: Parameters<Encode>[1], from = 0) => {
+      const encode = (enc: GPUCommandEncoder, ts?: PassStamps, from = 0) => {
         kernel.passes.forEach((p, i) => {
           const last = i === kernel.passes.length - 1;
-          const timestampWrites = ts && (i === from || last)
+          const timestampWrites = ts && "perPass" in ts
+            ? {
+              querySet: ts.querySet,
+              beginningOfPassWriteIndex: 2 * i,
+              endOfPassWriteIndex: 2 * i + 1,
+            }
+            : ts && (i === from || last)
             ? {
               querySet: ts.querySet,
               beginningOfPassWriteIndex: i === from ? ts.begin : undefined,
@@ -370,6 +376,7 @@ class WebGpuBackend implements Backend {
         workspaceBytes,
         `${req.variant}/${builder.impl}`,
         encode,
+        kernel.passes.map((p) => p.label),
         kernel.bwdFrom,
         tensors(Object.keys(outputShapes(req, given))),
         tensors(names),
@@ -485,6 +492,21 @@ async function readGrouped(
 
 const PER_TOKEN: ReadonlySet<string> = new Set(["q", "k", "v", "g", "beta", "do"]);
 
+/** Where an encode writes timestamps: around passes from … last, or around every pass. */
+type PassStamps = Parameters<Encode>[1] | { querySet: GPUQuerySet; perPass: true };
+
+/**
+ * Device time of each pass of a prepared WebGPU op (median of `samples` hot runs, ms), for
+ * tuning: what the bench times as one span, split at pass boundaries.
+ */
+export async function passTimes(
+  op: PreparedOp,
+  samples: number,
+): Promise<{ label: string; ms: number }[]> {
+  if (!(op instanceof WebGpuOp)) throw new Error("passTimes: not a webgpu op");
+  return await op.passTimes(samples);
+}
+
 class WebGpuOp implements PreparedOp {
   #disposed = false;
 
@@ -493,7 +515,8 @@ class WebGpuOp implements PreparedOp {
     readonly buffers: GPUBuffer[],
     readonly workspaceBytes: number,
     readonly label: string,
-    readonly encode: (enc: GPUCommandEncoder, ts?: Parameters<Encode>[1], from?: number) => void,
+    readonly encode: (enc: GPUCommandEncoder, ts?: PassStamps, from?: number) => void,
+    readonly passLabels: string[],
     readonly bwdFrom: number | undefined,
     readonly outputs: GroupedTensor[],
     readonly stored: GroupedTensor[],
@@ -565,6 +588,43 @@ class WebGpuOp implements PreparedOp {
       "timing",
       () => timePasses(device, this.backend.timer, encode, { samples: opts.samples, scratch }),
     );
+  }
+
+  async passTimes(samples: number): Promise<{ label: string; ms: number }[]> {
+    const device = this.#live();
+    if (this.backend.timer !== "timestamp-query") {
+      throw new Unsupported("webgpu: per-pass times need timestamp-query");
+    }
+    const n = this.passLabels.length;
+    const runs: number[][] = this.passLabels.map(() => []);
+    await scoped(device, "pass timing", async () => {
+      for (let s = 0; s < samples; s++) {
+        const querySet = device.createQuerySet({ type: "timestamp", count: 2 * n });
+        const usage = GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC;
+        const resolve = device.createBuffer({ size: 16 * n, usage });
+        const staging = device.createBuffer({
+          size: 16 * n,
+          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        });
+        const enc = device.createCommandEncoder();
+        this.encode(enc, { querySet, perPass: true });
+        enc.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
+        enc.copyBufferToBuffer(resolve, 0, staging, 0, 16 * n);
+        device.queue.submit([enc.finish()]);
+        await staging.mapAsync(GPUMapMode.READ);
+        const ticks = new BigUint64Array(staging.getMappedRange().slice(0));
+        for (let i = 0; i < n; i++) {
+          runs[i].push(Number(ticks[2 * i + 1] - ticks[2 * i]) * TICK_NS / 1e6);
+        }
+        querySet.destroy();
+        resolve.destroy();
+        staging.destroy();
+      }
+    });
+    return this.passLabels.map((label, i) => {
+      const r = runs[i].sort((a, b) => a - b);
+      return { label, ms: r[r.length >> 1] };
+    });
   }
 
   dispose(): void {
