@@ -221,9 +221,11 @@ if (backend) {
         assert.equal(be.info().timer, "wall");
         return;
       }
-      assert.ok(check && check.wall_ms >= 30, JSON.stringify(check));
-      assert.ok(check.device_ms > 0 && check.device_ms <= check.wall_ms * 1.02);
-      assert.equal(be.info().timer, check.ok ? "timestamp-query" : "wall");
+      assert.ok(check && (check.device_ms >= 30 || check.wall_ms >= 1000), JSON.stringify(check));
+      // A device with timestamps whose period holds must time with them: a failed check here
+      // means the bench silently fell back to wall time.
+      assert.ok(check.ok, `tick check failed: ${JSON.stringify(check)}`);
+      assert.equal(be.info().timer, "timestamp-query");
     });
 
     const realTimestamps = !be.info().isFallbackAdapter && be.info().timer === "timestamp-query";
