@@ -278,3 +278,25 @@ async function compileOnce(
 export function tensorStorage(name: string, dtype: Storage): Storage {
   return F32_TENSORS.has(name) ? "f32" : dtype;
 }
+
+/**
+ * A tile-shape override for tuning sweeps: `LAB_WEBGPU_TUNE='{"la.cps":8}'` (JSON object of
+ * numbers, keys `<variant>.<knob>`) replaces a planner's default; unset, the defaults hold.
+ * Recorded by nothing: for kernels/webgpu/prof.ts sweeps, not for published numbers.
+ */
+export function tuned(key: string, fallback: number): number {
+  const raw = Deno.env.get("LAB_WEBGPU_TUNE");
+  if (!raw) return fallback;
+  let obj: unknown;
+  try {
+    obj = JSON.parse(raw);
+  } catch {
+    throw new Error(`LAB_WEBGPU_TUNE is not a JSON object: ${raw}`);
+  }
+  const v = (obj as Record<string, unknown>)[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+    throw new Error(`LAB_WEBGPU_TUNE ${key} must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
