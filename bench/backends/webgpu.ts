@@ -149,6 +149,8 @@ class WebGpuBackend implements Backend {
       timer: this.timer,
       timestamp_ns_per_tick: this.timer === "timestamp-query" ? TICK_NS : null,
       timestamp_check: this.tickCheck,
+      // Tile overrides in force (kernel.ts tuned()), so a tuned run is never mistaken for defaults.
+      tile_overrides: Deno.env.get("LAB_WEBGPU_TUNE") ?? null,
       runtime: `deno ${Deno.version.deno}`,
     };
   }

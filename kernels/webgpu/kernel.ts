@@ -282,7 +282,7 @@ export function tensorStorage(name: string, dtype: Storage): Storage {
 /**
  * A tile-shape override for tuning sweeps: `LAB_WEBGPU_TUNE='{"la.cps":8}'` (JSON object of
  * numbers, keys `<variant>.<knob>`) replaces a planner's default; unset, the defaults hold.
- * Recorded by nothing: for kernels/webgpu/prof.ts sweeps, not for published numbers.
+ * For kernels/webgpu/prof.ts sweeps; the backend's info() records the overrides in force.
  */
 export function tuned(key: string, fallback: number): number {
   const raw = Deno.env.get("LAB_WEBGPU_TUNE");
