@@ -35,7 +35,9 @@ Usage: deno task drift [flags]
   --variant LIST     la,gla,deltanet,rmt,softmax            [all]
   --T LIST           sequence lengths, e.g. 4K,64K,1M       [4K,16K,64K,256K,1M with a GPU]
   --B N --H N --D N  batch, heads, head dim (K = V = D)     [1, 8, 64]
-  --fp64-max-T N     longest T checked against the fp64 CPU oracle  [16K; softmax/rmt 4K]
+  --fp64-max-T N     longest T checked against the fp64 CPU oracle  [16K; softmax/rmt 4K];
+                     longer T of la, gla, deltanet use the fp64 recurrent CUDA kernel
+                     (recurrent impl, dtype f64) when liblak and a GPU are there
   --blocks N         blocks of positions in per_position     [32]
   --threshold X      rel_rms limit of each low-precision output against its reference
                      (default bf16 2e-2, f16 1e-2)
@@ -44,7 +46,8 @@ Usage: deno task drift [flags]
   -h, --help         this text
 
 Each entry compares o (and final_state) of a bf16/f16 run with the same op's f32 run on the
-same inputs, and with the fp64 oracle where T allows; per_position is the error of o in each
+same inputs, and with fp64 (CPU oracle, or the CUDA fp64 recurrent kernel on the same inputs:
+host-drawn ones, or cuda's own device draws); per_position is the error of o in each
 block of positions along the sequence. GLA runs three gate scenarios up to T = 64K:
 logsigmoid(x)/16, strong decay (g = -5) and zero gates (g = 0); above 64K inputs are drawn on
 the device (model scenario only). Exit 1 when any entry exceeds its threshold or
@@ -113,10 +116,12 @@ async function runOnce(
   source: Inputs | RandomSource,
   dtype: Dtype,
   readInputs: boolean,
+  implName?: string,
 ): Promise<{ outputs: Outputs; inputs?: Inputs }> {
-  const impl = backend.impls().find((i) => i.variant === req.variant && i.default);
+  const impl = implName ??
+    backend.impls().find((i) => i.variant === req.variant && i.default)?.impl;
   if (!impl) throw new InputError(`${backend.name} has no default ${req.variant} impl`);
-  const op = await backend.prepare(req, source, { impl: impl.impl, dtype });
+  const op = await backend.prepare(req, source, { impl, dtype });
   try {
     await op.poison();
     await op.run();
@@ -210,6 +215,22 @@ async function main(args: string[]): Promise<number> {
     b.name === "cuda" || !(b.info() as { isFallbackAdapter?: boolean }).isFallbackAdapter
   );
   const lengths = Ts ?? (gpu ? [4096, 16384, 65536, 262144, 1048576] : [256, 1024]);
+  // Above --fp64-max-T the fp64 reference is the CUDA recurrent impl at dtype f64 (an fp64
+  // kernel sharing nothing with the chunk kernels), on the same inputs: host-drawn ones for
+  // any backend, device-drawn ones only for cuda (lak_fill_random draws f64 as the f32 values).
+  let gpuOracle = backends.find((b) => b.name === "cuda");
+  if (!gpuOracle && lengths.some((T) => T > fp64Max)) {
+    try {
+      gpuOracle = await openBackend("cuda");
+      backends.push(gpuOracle);
+    } catch {
+      // No CUDA here: fp64 entries stop at --fp64-max-T.
+    }
+  }
+  const hasGpuOracle = (variant: Variant) =>
+    gpuOracle?.impls().some((i) =>
+      i.variant === variant && i.impl === "recurrent" && i.dtypes.includes("f64")
+    ) ?? false;
   const entries: DriftEntry[] = [];
   let errors = 0;
   const started = new Date();
@@ -232,10 +253,18 @@ async function main(args: string[]): Promise<number> {
               : makeInputs(req, scenario, seed);
             const { outputs: f32, inputs } = await runOnce(backend, req, source, "f32", T <= maxT);
             let fp64: Record<string, Float64Array> | undefined;
+            let fp64Label = `fp64 ${variant} oracle (CPU)`;
             if (inputs) {
               const x: RefInputs = {};
               for (const [n, t] of Object.entries(inputs)) x[n as InputName] = toF64(t!);
               fp64 = oracle(variant).forward(x, shape, req.params) as Record<string, Float64Array>;
+            } else if (
+              gpuOracle && hasGpuOracle(variant) &&
+              (!("random" in source) || backend === gpuOracle)
+            ) {
+              const r = (await runOnce(gpuOracle, req, source, "f64", false, "recurrent")).outputs;
+              fp64 = { o: toF64(r.o!), final_state: toF64(r.final_state!) };
+              fp64Label = `fp64 ${variant} recurrent kernel (cuda, dtype f64)`;
             }
             for (const dtype of low) {
               const out = (await runOnce(backend, req, source, dtype, false)).outputs;
@@ -245,7 +274,7 @@ async function main(args: string[]): Promise<number> {
                   ...(f32.final_state ? { final_state: toF64(f32.final_state) } : {}),
                 }],
               ];
-              if (fp64) refs.push([`${dtype}/fp64`, `fp64 ${variant} oracle (CPU)`, fp64]);
+              if (fp64) refs.push([`${dtype}/fp64`, fp64Label, fp64]);
               for (const [pair, reference, ref] of refs) {
                 const e = blockErrors(out.o!, ref.o, blocks);
                 const threshold = thresholdFlag ?? (dtype === "bf16" ? 2e-2 : 1e-2);

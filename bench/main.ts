@@ -129,8 +129,9 @@ async function main(args: string[]): Promise<number> {
       console.error(`bench: ${name}: ${w}`);
     } else workers.push(w);
   }
+  // torch only opens with a CUDA device (torch_worker.py), so it marks a GPU machine too.
   const gpu = workers.some((w) =>
-    w.name === "cuda" ||
+    w.name === "cuda" || w.name === "torch" ||
     (w.name === "webgpu" && !(w.info as { isFallbackAdapter?: boolean }).isFallbackAdapter)
   );
   const profile: Profile = profileFlag ?? (gpu ? "nightly" : "smoke");

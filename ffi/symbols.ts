@@ -29,7 +29,7 @@ export const STATUS_NAMES: Record<number, string> = {
 };
 
 export const VARIANT_CODES = { la: 0, gla: 1, deltanet: 2, rmt: 3, softmax: 4 } as const;
-export const DTYPE_CODES = { f32: 0, bf16: 1 } as const;
+export const DTYPE_CODES = { f32: 0, bf16: 1, f64: 2 } as const;
 export const IMPL_CODES = { chunk: 0, recurrent: 1, quadratic: 2, flash: 3 } as const;
 /** LAK_DIST_*: the distributions lak_fill_random draws from. */
 export const DIST_CODES = { normal: 0, gate: 1, beta: 2 } as const;

@@ -94,10 +94,10 @@ const IMPLS: ImplInfo[] = [
     variant,
     impl: "recurrent",
     default: false,
-    dtypes: ["f32", "bf16"] as const,
+    dtypes: ["f32", "bf16", "f64"] as const,
     modes: ["fwd", "fwdbwd"] as const,
     description:
-      "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64",
+      "baseline: token by token, the K×64 state slice of one (b, h, V tile) in registers; backward recomputes from checkpoints every 64 tokens; K in {64, 128}, V a multiple of 64; f64: a separate fp64 forward (the drift oracle), no backward",
   })),
   ...(["la", "softmax"] as const).map((variant) => ({
     variant,
@@ -216,6 +216,11 @@ class CudaBackend implements Backend {
     const info = findImpl(this, req.variant, opts.impl, opts.dtype, req.mode);
     const dtype = opts.dtype as keyof typeof DTYPE_CODES;
     if (!(dtype in DTYPE_CODES)) throw new Unsupported(`cuda does not support dtype ${opts.dtype}`);
+    if (dtype === "f64" && req.mode !== "fwd") {
+      throw new Unsupported(
+        `cuda ${req.variant}/${info.impl} f64 (the fp64 oracle) is forward only`,
+      );
+    }
     const lib = this.#lib;
     const { B, T, H, K, V, M } = req.shape;
     const p = new OpParamsBlock()
@@ -288,7 +293,8 @@ class CudaBackend implements Backend {
           number[],
         ][]
       ) {
-        const d: Dtype = STORAGE_OUTPUTS.has(name) ? dtype : "f32";
+        // The fp64 oracle keeps its final states in fp64 too (lak.h).
+        const d: Dtype = STORAGE_OUTPUTS.has(name) || dtype === "f64" ? dtype : "f32";
         const bytes = numel(shape) * bytesPerElement(d);
         const ptr = alloc(bytes);
         p.set(name as ParamField, ptr);

@@ -169,6 +169,12 @@ describe("liblak bindings", { skip: skipNoLib }, () => {
     const ws = (over: Record<string, number>) => () => lib.opWorkspace(laParams(over).bytes);
     assert.throws(ws({ variant: 1, dtype: 5 }), /field 'dtype' is 5/);
     assert.throws(ws({ variant: 2, T: 0 }), /field 'T' is 0; must be >= 1/);
+    // f64 is the recurrent impl's fp64 oracle, and forward only.
+    assert.throws(ws({ variant: 0, dtype: 2 }), /dtype f64 is the fp64 oracle .* not la\/chunk/);
+    assert.throws(
+      () => lib.opBackward(laParams({ variant: 0, impl: 1, dtype: 2 }).bytes),
+      /la\/recurrent at dtype f64 \(the fp64 oracle\) is forward only/,
+    );
     assert.throws(ws({ variant: 3, M: 0, segment_len: 64 }), /rmt needs M >= 1/);
     assert.throws(ws({ variant: 4, impl: 3, M: 3 }), /field 'M' is 3; must be 0 for softmax/);
     assert.throws(ws({ variant: 0, impl: 1, scale: NaN }), /field 'scale' is not finite/);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../runtime/runtime.h"
+#include "recurrent_f64.cuh"
 #include "recurrent_kernels.cuh"
 
 namespace lak {
@@ -77,7 +78,11 @@ int check(const lak_op_params& p, bool backward) {
   if (VAR != kDeltanet && p.qk_l2norm != 0) {
     return fail(LAK_ERR_INVALID, "field 'qk_l2norm' must be 0 for %s", name);
   }
-  const uint64_t es = p.dtype == LAK_DTYPE_F32 ? 4 : 2;
+  const uint64_t es = p.dtype == LAK_DTYPE_F64 ? 8 : p.dtype == LAK_DTYPE_F32 ? 4 : 2;
+  if (p.dtype == LAK_DTYPE_F64 && backward) {
+    return fail(LAK_ERR_UNSUPPORTED, "%s/recurrent at dtype f64 (the fp64 oracle) is forward only",
+                name);
+  }
   const bool fz = VAR == kLa && p.normalize != 0;
   const struct {
     const char* name;
@@ -95,8 +100,8 @@ int check(const lak_op_params& p, bool backward) {
       {"h0", p.h0, false, true, 4},
       {"z0", p.z0, false, VAR == kLa, 4},
       {"o", p.o, true, true, es},
-      {"final_state", p.final_state, true, true, 4},
-      {"final_z", p.final_z, fz, VAR == kLa, 4},
+      {"final_state", p.final_state, true, true, p.dtype == LAK_DTYPE_F64 ? 8u : 4u},
+      {"final_z", p.final_z, fz, VAR == kLa, p.dtype == LAK_DTYPE_F64 ? 8u : 4u},
       {"do_", p.do_, backward, true, es},
       {"dq", p.dq, false, true, es},
       {"dk", p.dk, false, true, es},
@@ -160,6 +165,7 @@ Args make_args(const lak_op_params& p) {
   a.NV = p.V / kVT;
   a.NS = (p.T + kStretch - 1) / kStretch;
   a.scale = static_cast<float>(p.scale);
+  a.scale_f64 = p.scale;
   a.normalize = VAR == kLa ? static_cast<int>(p.normalize) : 0;
   a.l2norm = VAR == kDeltanet ? static_cast<int>(p.qk_l2norm) : 0;
   return a;
@@ -203,6 +209,10 @@ int launch(const lak_op_params& p, bool backward, cudaStream_t stream) {
 
 template <int VAR>
 int run(const lak_op_params& p, bool backward, cudaStream_t stream) {
+  if (p.dtype == LAK_DTYPE_F64) {
+    const Args a = make_args<VAR>(p);
+    return p.K == 64 ? rec64::launch<VAR, 64>(a, stream) : rec64::launch<VAR, 128>(a, stream);
+  }
   const bool bf16 = p.dtype == LAK_DTYPE_BF16;
   if (p.K == 64) {
     return bf16 ? launch<VAR, __nv_bfloat16, 64>(p, backward, stream)

@@ -77,6 +77,7 @@ struct Args {
   int64_t NV;  // V / kVT
   int64_t NS;  // ceil(T / kStretch)
   float scale;
+  double scale_f64;  // the fp64 oracle's (recurrent_f64.cuh)
   int normalize;
   int l2norm;
 };

@@ -45,6 +45,8 @@ extern "C" {
 
 #define LAK_DTYPE_F32 0  /* fp32 storage and math, no TF32 */
 #define LAK_DTYPE_BF16 1 /* bf16 storage of q,k,v,g,beta,mem,do,o and gradients; fp32 math */
+#define LAK_DTYPE_F64 2  /* fp64 storage and math: the recurrent forward of la, gla and deltanet
+                            only, an fp64 oracle for drift checks at any T */
 
 #define LAK_IMPL_CHUNK 0     /* chunk-wise kernels (the suite's main kernels) */
 #define LAK_IMPL_RECURRENT 1 /* token by token, the state kept on chip (baseline) */
@@ -59,8 +61,8 @@ extern "C" {
  * The one host/kernel boundary of every op. Every field is 8 bytes wide, so field i sits at
  * byte offset 8*i and a binding can fill the struct with a flat 64-bit view. A pointer of 0
  * means "absent". Layouts (row-major): q,k,g [B,T,H,K]; v,o,do [B,T,H,V]; beta [B,T,H];
- * mem [B,M,H,K]; h0, final_state [B,H,K,V]; z0, final_z [B,H,K]. h0, z0, final_state,
- * final_z (and dh0, dz0) are fp32 for every dtype.
+ * mem [B,M,H,K]; h0, final_state [B,H,K,V]; z0, final_z [B,H,K]. h0, z0, dh0 and dz0 are
+ * fp32 for every dtype; final_state and final_z are fp32, except fp64 at LAK_DTYPE_F64.
  */
 typedef struct lak_op_params {
   int64_t variant;     /*  0: LAK_VARIANT_* */

@@ -30,9 +30,15 @@ const char* impl_name(int64_t i) {
 // What every op requires of its request (docs/ops.md's contract), so each op's own check only
 // adds what its kernels support.
 int check_contract(const lak_op_params& p, const char* variant) {
-  if (p.dtype != LAK_DTYPE_F32 && p.dtype != LAK_DTYPE_BF16) {
-    return lak::fail(LAK_ERR_INVALID, "field 'dtype' is %lld; expected 0 (f32) or 1 (bf16)",
+  if (p.dtype != LAK_DTYPE_F32 && p.dtype != LAK_DTYPE_BF16 && p.dtype != LAK_DTYPE_F64) {
+    return lak::fail(LAK_ERR_INVALID,
+                     "field 'dtype' is %lld; expected 0 (f32), 1 (bf16) or 2 (f64)",
                      static_cast<long long>(p.dtype));
+  }
+  if (p.dtype == LAK_DTYPE_F64 && p.impl != LAK_IMPL_RECURRENT) {
+    return lak::fail(LAK_ERR_UNSUPPORTED,
+                     "dtype f64 is the fp64 oracle of the recurrent impl only, not %s/%s", variant,
+                     impl_name(p.impl));
   }
   const bool rmt = p.variant == LAK_VARIANT_RMT;
   const struct {

@@ -26,8 +26,9 @@ __global__ void fill_kernel(T* out, size_t n, int dist, uint64_t seed) {
     float x = sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
     if (dist == LAK_DIST_GATE) x = -log1pf(expf(-x)) * (1.0f / 16.0f);
     else if (dist == LAK_DIST_BETA) x = 1.0f / (1.0f + expf(-x));
+    // f64 stores the same fp32 draw widened, so an f64 run sees exactly the f32 run's inputs.
     if constexpr (sizeof(T) == 2) out[i] = __float2bfloat16_rn(x);
-    else out[i] = x;
+    else out[i] = static_cast<T>(x);
   }
 }
 
@@ -37,7 +38,7 @@ extern "C" LAK_API int lak_fill_random(uint64_t ptr, size_t n, int64_t dtype, in
                                        uint64_t seed) {
   LAK_GUARD_BEGIN
   if (ptr == 0 && n > 0) return lak::fail(LAK_ERR_INVALID, "lak_fill_random: 'ptr' is null");
-  if (dtype != LAK_DTYPE_F32 && dtype != LAK_DTYPE_BF16) {
+  if (dtype != LAK_DTYPE_F32 && dtype != LAK_DTYPE_BF16 && dtype != LAK_DTYPE_F64) {
     return lak::fail(LAK_ERR_INVALID, "lak_fill_random: dtype %lld is not LAK_DTYPE_*",
                      static_cast<long long>(dtype));
   }
@@ -53,6 +54,9 @@ extern "C" LAK_API int lak_fill_random(uint64_t ptr, size_t n, int64_t dtype, in
   if (dtype == LAK_DTYPE_BF16) {
     fill_kernel<<<blocks, threads, 0, lak::current_stream()>>>(
         reinterpret_cast<__nv_bfloat16*>(ptr), n, static_cast<int>(dist), seed);
+  } else if (dtype == LAK_DTYPE_F64) {
+    fill_kernel<<<blocks, threads, 0, lak::current_stream()>>>(reinterpret_cast<double*>(ptr), n,
+                                                              static_cast<int>(dist), seed);
   } else {
     fill_kernel<<<blocks, threads, 0, lak::current_stream()>>>(reinterpret_cast<float*>(ptr), n,
                                                               static_cast<int>(dist), seed);
