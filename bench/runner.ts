@@ -38,13 +38,20 @@ export async function runCell(
     }
     const cold = spec.timing === "cold";
     const part = planned.mode === "bwd" ? "bwd" : "all";
-    for (const op of ops) await op.time({ cold, samples: spec.warmup, part });
+    const warm: number[] = [];
+    for (const op of ops) warm.push(...await op.time({ cold, samples: spec.warmup, part }));
     const samples: number[] = [];
     const started = performance.now();
     let stop = "";
     for (let round = 0; !stop; round++) {
       const op = ops[round % ops.length];
-      const batch = Math.max(1, Math.min(5, spec.max_samples - samples.length));
+      // Batches of up to 5, but no more than fit in the time cap left (a 30 s sample must not
+      // take 5 at once), judged from the samples so far or the warm-up's.
+      const seen = samples.length ? samples : warm;
+      const perSample = seen.length ? summarize(seen).median_ms : 0;
+      const leftMs = spec.time_cap_s * 1000 - (performance.now() - started);
+      const fit = perSample > 0 ? Math.floor(leftMs / perSample) : 5;
+      const batch = Math.max(1, Math.min(5, spec.max_samples - samples.length, fit));
       samples.push(...(await op.time({ cold, samples: batch, part })));
       if (
         samples.length >= spec.min_samples &&
@@ -62,14 +69,17 @@ export async function runCell(
     const seconds = stats.median_ms / 1000;
     const gbps = cell.work.bytes / seconds / 1e9;
     const tflops = cell.work.flops / seconds / 1e12;
-    const peaks =
-      (backend.info() as { peaks?: { copy_gbps?: number; matmul_tflops?: number } }).peaks;
+    const peaks = (backend.info() as {
+      peaks?: { copy_gbps?: number; matmul_tflops?: number; matmul_tflops_f32?: number };
+    }).peaks;
+    // f32 cells against the fp32 (no TF32) GEMM rate, 16-bit ones against the bf16 one.
+    const matmulPeak = cell.dtype === "f32" ? peaks?.matmul_tflops_f32 : peaks?.matmul_tflops;
     cell.throughput = {
       tokens_per_s: (req.shape.B * req.shape.T) / seconds,
       tflops,
       gbps,
       ...(peaks?.copy_gbps ? { copy_fraction: gbps / peaks.copy_gbps } : {}),
-      ...(peaks?.matmul_tflops ? { matmul_fraction: tflops / peaks.matmul_tflops } : {}),
+      ...(matmulPeak ? { matmul_fraction: tflops / matmulPeak } : {}),
     };
     return finish(cell, "ok", "");
   } catch (e) {

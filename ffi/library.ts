@@ -54,9 +54,14 @@ export class LakLibrary implements Disposable {
     this.path = path;
     this.#lib = lib;
     const raw = lib.symbols as unknown as Record<string, (...a: unknown[]) => unknown>;
-    const guarded: Record<string, (...a: unknown[]) => unknown> = {};
+    const guarded: Record<string, ((...a: unknown[]) => unknown) | null> = {};
     for (const name of Object.keys(SYMBOLS)) {
       const fn = raw[name];
+      // An optional symbol the library lacks stays null, for the caller to test.
+      if (fn === null) {
+        guarded[name] = null;
+        continue;
+      }
       guarded[name] = (...a: unknown[]) => {
         if (this.#lib === undefined) {
           throw new Error(`liblak: ${name}() called after the library was closed`);
@@ -237,6 +242,13 @@ export class LakLibrary implements Disposable {
       this.#sym.lak_fill_random(ptr, BigInt(n), BigInt(dtype), BigInt(dist), BigInt(seed)),
       "lak_fill_random",
     );
+  }
+
+  /** One n×n×n GEMM on the current stream; Unsupported when the library or cuBLAS lacks it. */
+  matmul(a: bigint, b: bigint, c: bigint, n: number, dtype: number): void {
+    const f = this.#sym.lak_matmul;
+    if (f === null) throw new Unsupported(`${this.path} has no lak_matmul`);
+    this.check(f(a, b, c, BigInt(n), BigInt(dtype)), "lak_matmul");
   }
 
   l2Flush(): void {

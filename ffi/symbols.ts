@@ -152,6 +152,19 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
+  // int lak_matmul(uint64_t a, uint64_t b, uint64_t c, int64_t n, int64_t dtype)
+  // Optional: a library without it still loads; the bench then records no matmul peak.
+  lak_matmul: {
+    parameters: [
+      "u64", /* uint64_t a */
+      "u64", /* uint64_t b */
+      "u64", /* uint64_t c */
+      "i64", /* int64_t n */
+      "i64", /* int64_t dtype (LAK_DTYPE_F32 or LAK_DTYPE_BF16) */
+    ],
+    result: "i32",
+    optional: true,
+  },
   // int lak_l2_flush(void)
   lak_l2_flush: { parameters: [], result: "i32" },
 

@@ -162,6 +162,41 @@ function measureCopyGbps(lib: LakLibrary): number {
   }
 }
 
+/**
+ * This GPU's matmul rate (TFLOP/s) from one n = 8192 GEMM timed with events, median of 5 after
+ * a warm-up: bf16 on tensor cores, f32 without TF32. Undefined when the library or cuBLAS
+ * cannot run it (the results then carry no matmul peak).
+ */
+function measureMatmulTflops(lib: LakLibrary, dtype: "bf16" | "f32"): number | undefined {
+  const n = 8192;
+  const bytes = n * n * (dtype === "bf16" ? 2 : 4);
+  const bufs: bigint[] = [];
+  const ev = [lib.eventCreate(), lib.eventCreate()];
+  try {
+    for (let i = 0; i < 3; i++) bufs.push(lib.malloc(bytes));
+    // 0x3c bytes: about 0.0116 in both formats, so sums stay finite.
+    lib.memset(bufs[0], 0x3c, bytes);
+    lib.memset(bufs[1], 0x3c, bytes);
+    const ms: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      lib.eventRecord(ev[0]);
+      lib.matmul(bufs[0], bufs[1], bufs[2], n, DTYPE_CODES[dtype]);
+      lib.eventRecord(ev[1]);
+      lib.synchronize();
+      if (i > 0) ms.push(lib.elapsedMs(ev[0], ev[1]));
+    }
+    ms.sort((x, y) => x - y);
+    return (2 * n ** 3) / (ms[2] / 1e3) / 1e12;
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  } finally {
+    for (const e of ev) lib.eventDestroy(e);
+    for (const b of bufs) lib.free(b);
+    lib.resetPeak();
+  }
+}
+
 class CudaBackend implements Backend {
   readonly name = "cuda" as const;
   readonly #lib: LakLibrary;
@@ -190,10 +225,22 @@ class CudaBackend implements Backend {
 
   // Measured on first use, so one-off users (run-op, tests) do not pay for it.
   #copyGbps: number | undefined;
+  #matmul: { bf16?: number; f32?: number } | undefined;
 
   info(): DeviceInfo {
     this.#copyGbps ??= measureCopyGbps(this.#lib);
-    return { ...this.#info, peaks: { copy_gbps: this.#copyGbps } };
+    this.#matmul ??= {
+      bf16: measureMatmulTflops(this.#lib, "bf16"),
+      f32: measureMatmulTflops(this.#lib, "f32"),
+    };
+    return {
+      ...this.#info,
+      peaks: {
+        copy_gbps: this.#copyGbps,
+        ...(this.#matmul.bf16 ? { matmul_tflops: this.#matmul.bf16 } : {}),
+        ...(this.#matmul.f32 ? { matmul_tflops_f32: this.#matmul.f32 } : {}),
+      },
+    };
   }
 
   impls(): ImplInfo[] {

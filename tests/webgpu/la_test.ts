@@ -19,7 +19,8 @@ import {
 import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 import { openDevice, REQUESTED_LIMITS, scoped } from "../../kernels/webgpu/device.ts";
-import { planLaChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
+import { laChunk, planLaChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
+import { planLaSeg } from "../../kernels/webgpu/la/seg_fwd.ts";
 import { TICK_NS } from "../../kernels/webgpu/timing.ts";
 import { mulberry32 as rng } from "../../bench/stats.ts";
 
@@ -71,6 +72,56 @@ const CASES: Case[] = [
     z0: true,
   },
 ];
+
+/**
+ * Segmented-forward shapes under tile overrides (kernel.ts tuned()): several segments per head,
+ * cps not dividing the chunk count, a partial last chunk, steps of L tokens not dividing the
+ * segment, state tiles streaming fewer tokens than a chunk.
+ */
+const SEG_CASES: { tune: Record<string, number>; c: Case }[] = [
+  {
+    tune: { "la.cps": 3, "la.sub": 8, "la.tt": 5 },
+    c: {
+      name: "segments of 3 chunks, T=150 C=16 (NC=10), L=8, B·H=4, h0+z0",
+      shape: { B: 2, T: 150, H: 2, K: 16, V: 12, M: 0 },
+      params: { chunk_size: 16 },
+      h0: true,
+      z0: true,
+    },
+  },
+  {
+    tune: { "la.cps": 2, "la.sub": 12, "la.tt": 7 },
+    c: {
+      name: "segments of 2 chunks, K=V=64, T=300 C=64, L=12, normalize=false",
+      shape: { B: 1, T: 300, H: 2, K: 64, V: 64, M: 0 },
+      params: { chunk_size: 64, normalize: false, scale: 0.7 },
+      h0: true,
+      z0: false,
+    },
+  },
+  {
+    tune: { "la.cps": 4 },
+    c: {
+      name: "one segment of 4 chunks, odd K=13, V=10, T=29 C=8, z0 only",
+      shape: { B: 1, T: 29, H: 3, K: 13, V: 10, M: 0 },
+      params: { chunk_size: 8 },
+      h0: false,
+      z0: true,
+    },
+  },
+];
+
+/** Runs `fn` with LAB_WEBGPU_TUNE set to `tune` (planners read it when an op is prepared). */
+async function withTune(tune: Record<string, number>, fn: () => Promise<void>): Promise<void> {
+  const saved = Deno.env.get("LAB_WEBGPU_TUNE");
+  Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(tune));
+  try {
+    await fn();
+  } finally {
+    if (saved === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
+    else Deno.env.set("LAB_WEBGPU_TUNE", saved);
+  }
+}
 
 const TOL: Record<Dtype, number> = { f64: 1e-12, f32: 2e-4, f16: 2e-2, bf16: 2e-2 };
 
@@ -152,6 +203,14 @@ if (backend) {
           continue;
         }
         it(name, async () => await checkCase(be, c, dtype, SEED + 7919 * ci));
+      }
+    });
+
+    SEG_CASES.forEach(({ tune, c }, ci) => {
+      for (const dtype of dtypes) {
+        it(`${dtype}: ${c.name}`, async () => {
+          await withTune(tune, () => checkCase(be, c, dtype, SEED + 104729 * (ci + 1)));
+        });
       }
     });
 
@@ -335,6 +394,29 @@ describe("webgpu la/chunk planning (no device)", () => {
     assert.equal(plan.NC, 16384);
     assert.equal(plan.workspace.ws, 4 * 16384 * (64 * 64 + 64));
     assert.ok(plan.shared.out <= h100.maxComputeWorkgroupStorageSize);
+  });
+  it("fwd plans the segmented forward with a per-segment workspace; fwdbwd the three passes", () => {
+    const shape: Shape = { B: 1, T: 1 << 20, H: 8, K: 64, V: 64, M: 0 };
+    const fwd = laChunk.plan(req(shape), "bf16", h100);
+    assert.ok("seg" in fwd);
+    assert.equal(fwd.cps * fwd.NSEG, 16384);
+    assert.ok(fwd.NSEG * fwd.BH >= 1024, `${fwd.NSEG} segments × ${fwd.BH} heads`);
+    assert.equal(fwd.workspace.ws, 4 * 8 * fwd.NSEG * (64 * 64 + 64));
+    assert.ok(fwd.shared.out <= h100.maxComputeWorkgroupStorageSize);
+    assert.ok(fwd.out.NT <= h100.maxComputeInvocationsPerWorkgroup);
+    const bwd = laChunk.plan({ ...req(shape), mode: "fwdbwd" }, "bf16", h100);
+    assert.ok(!("seg" in bwd));
+  });
+  it("segmented forward fits 32 KiB of workgroup memory at K=V=64 with shorter steps", () => {
+    const lavapipe = { ...h100, maxComputeWorkgroupStorageSize: 32768, softwareAdapter: true };
+    const plan = planLaSeg(req({ B: 1, T: 1 << 16, H: 8, K: 64, V: 64, M: 0 }), "f32", lavapipe);
+    assert.ok(plan.shared.out <= 32768 && plan.shared.state <= 32768);
+    assert.ok(plan.out.L < 32 && plan.out.L % 4 === 0);
+    assert.ok(plan.cps * plan.C <= 8192, "lavapipe segments stay short");
+  });
+  it("fwd falls back to the three passes where the state does not fit one workgroup", () => {
+    const plan = laChunk.plan(req({ B: 1, T: 4096, H: 1, K: 128, V: 128, M: 0 }), "f32", h100);
+    assert.ok(!("seg" in plan));
   });
   it("rejects shapes it cannot tile with Unsupported", () => {
     const shape: Shape = { B: 1, T: 64, H: 1, K: 512, V: 512, M: 0 };

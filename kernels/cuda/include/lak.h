@@ -150,6 +150,12 @@ LAK_API int lak_l2_flush(void);
  * configuration. Asynchronous on the current stream. */
 LAK_API int lak_fill_random(uint64_t ptr, size_t n, int64_t dtype, int64_t dist, uint64_t seed);
 
+/* C = A·B for n×n row-major matrices of dtype LAK_DTYPE_F32 (fp32 math, no TF32) or
+ * LAK_DTYPE_BF16 (fp32 accumulation) through cuBLAS loaded at run time, on the current stream:
+ * the suite times it to know this GPU's matmul rate. LAK_ERR_UNSUPPORTED without libcublas.
+ * Optional for other implementations of this header (the suite then reports no matmul peak). */
+LAK_API int lak_matmul(uint64_t a, uint64_t b, uint64_t c, int64_t n, int64_t dtype);
+
 /* ---- timing ---------------------------------------------------------------------------- */
 LAK_API int lak_event_create(uint64_t* out);
 LAK_API int lak_event_destroy(uint64_t event);

@@ -5,10 +5,13 @@
  *   3. chunk_out.wgsl   — per (chunk, head): O = scale·[(Q ⊙ exp(G)) S_prev + A V];
  * and the backward in three more: bwd_local (each chunk's scale·(Q⊙exp(G))ᵀdO), bwd_scan (the
  * decayed suffix giving dS after each chunk, and dh0), bwd_grad (dq, dk, dv, dg per chunk).
- * The math is docs/ops.md's chunked form (kernels/reference/gla/chunk.ts).
+ * The math is docs/ops.md's chunked form (kernels/reference/gla/chunk.ts). Mode "fwd" takes the
+ * segmented forward of seg_fwd.ts instead, unless its tiles do not fit the device (32 KiB of
+ * workgroup memory at chunk_size = K = V = 64, lavapipe), where the three passes still do.
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { KernelBuilder } from "../kernel.ts";
+import { buildGlaSeg, type GlaSegPlan, planGlaSeg } from "./seg_fwd.ts";
 import {
   addThreePassBackward,
   buildThreePass,
@@ -36,16 +39,24 @@ const BIND = {
   wsg: 16,
 } as const;
 
-export const glaChunk: KernelBuilder<LaChunkPlan> = {
+export const glaChunk: KernelBuilder<LaChunkPlan | GlaSegPlan> = {
   variant: "gla",
   impl: "chunk",
   default: true,
   modes: ["fwd", "fwdbwd"],
   dtypes: ["f32", "f16", "bf16"],
   description:
-    "chunked gla: forward in 3 WGSL passes (decayed chunk states, decayed prefix, outputs); " +
+    "chunked gla: fwd in 3 WGSL passes over segments of chunks (segment states, prefix over " +
+    "segments, outputs walking each segment); fwdbwd: per-chunk states, prefix, outputs, " +
     "backward in 3 more",
   plan(req, dtype, limits) {
+    if (req.mode === "fwd") {
+      try {
+        return planGlaSeg(req, dtype, limits);
+      } catch (e) {
+        if (!(e instanceof Unsupported)) throw e;
+      }
+    }
     const plan = planChunk(req, dtype, limits, true);
     if (req.mode === "fwdbwd") {
       const { K } = req.shape;
@@ -62,6 +73,7 @@ export const glaChunk: KernelBuilder<LaChunkPlan> = {
     return plan;
   },
   async build(device, plan, req, has) {
+    if ("seg" in plan) return await buildGlaSeg(device, plan, req, has, BIND);
     const fwd = await buildThreePass(device, plan, req, has, import.meta.url, BIND, [
       "q",
       "k",

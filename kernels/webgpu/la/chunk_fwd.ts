@@ -22,6 +22,7 @@ import {
   type Storage,
   wgslFile,
 } from "../kernel.ts";
+import { buildLaSeg, type LaSegPlan, planLaSeg } from "./seg_fwd.ts";
 
 /** Binding numbers shared by the three passes (one bind group layout for all). */
 export const BIND = {
@@ -280,17 +281,33 @@ export async function addThreePassBackward(
   };
 }
 
-export const laChunk: KernelBuilder<LaChunkPlan> = {
+/**
+ * fwd runs the segmented forward (seg_fwd.ts), or the three passes where its state does not fit
+ * one workgroup; fwdbwd always the three passes, whose per-chunk states the backward reads.
+ */
+function planLa(req: OpRequest, dtype: Storage, limits: DeviceLimits): LaChunkPlan | LaSegPlan {
+  if (req.mode === "fwd") {
+    try {
+      return planLaSeg(req, dtype, limits);
+    } catch (e) {
+      if (!(e instanceof Unsupported)) throw e;
+    }
+  }
+  return planLaChunk(req, dtype, limits);
+}
+
+export const laChunk: KernelBuilder<LaChunkPlan | LaSegPlan> = {
   variant: "la",
   impl: "chunk",
   default: true,
   modes: ["fwd", "fwdbwd"],
   dtypes: ["f32", "f16", "bf16"],
-  description:
-    "chunked la: forward in 3 WGSL passes (chunk states, prefix, outputs); backward in 3 more " +
-    "(local state gradients, suffix over chunks, input gradients)",
-  plan: planLaChunk,
+  description: "chunked la: forward (fwd) in 3 WGSL passes over segments of chunks (segment " +
+    "states, prefix, outputs walking each segment); fwdbwd: forward in 3 passes over chunks, " +
+    "backward in 3 more (local state gradients, suffix over chunks, input gradients)",
+  plan: planLa,
   async build(device, plan, req, has) {
+    if ("seg" in plan) return await buildLaSeg(device, plan, req, has);
     const fwd = await buildThreePass(device, plan, req, has, import.meta.url, BIND, [
       "q",
       "k",

@@ -1,0 +1,167 @@
+/**
+ * la forward (mode fwd), segmented: the sequence is cut into segments of `cps` chunks and one
+ * workgroup walks each segment with its running state in workgroup memory, so the only
+ * workspace is one state per segment (docs/webgpu.md):
+ *   1. seg_state.wgsl  — per (segment, head): local φ(K)ᵀV and Σφ(K) into ws;
+ *   2. chunk_scan.wgsl — per head: exclusive prefix over segments (h0/z0 first), totals out;
+ *   3. seg_out.wgsl    — per (segment, head): o, L tokens per step, from the segment's prefix.
+ * fwdbwd keeps the three-pass forward (chunk_fwd.ts): its backward reads per-chunk states.
+ */
+import type { InputName, OpRequest } from "../../../bench/ops.ts";
+import { Unsupported } from "../../../bench/backends/backend.ts";
+import {
+  compile,
+  type DeviceLimits,
+  f32Source,
+  ioSource,
+  type Kernel,
+  layoutFor,
+  type Plan,
+  settled,
+  type Storage,
+  tuned,
+  wgslFile,
+} from "../kernel.ts";
+import { BIND, paramsBlock } from "./chunk_fwd.ts";
+
+export interface LaSegPlan extends Plan {
+  seg: true;
+  dtype: Storage;
+  C: number;
+  /** Chunks (of C tokens) per segment. */
+  cps: number;
+  NSEG: number;
+  BH: number;
+  /** f32 words per (head, segment) in the workspace: K·V state + K key sum. */
+  KVZ: number;
+  normalize: boolean;
+  scale: number;
+  /** seg_state: tokens per workgroup-memory tile, invocations. */
+  state: { TT: number; NT: number };
+  /** seg_out: tokens per step, invocations. */
+  out: { L: number; NT: number };
+  scan: { WG: number };
+  /** Workgroup-memory bytes of seg_state and seg_out. */
+  shared: { state: number; out: number };
+}
+
+/** Workgroups the default segment length aims for (≥ 4 per SM on a 132-SM H100, whole waves). */
+const TARGET_WORKGROUPS = 2048;
+/**
+ * lavapipe stops an invocation after a fixed amount of loop work and leaves the rest of its
+ * output unwritten (docs/webgpu.md): seg_out at K=V=64 stopped 23,308 tokens into a segment.
+ * On a software adapter segments are kept well below that.
+ */
+const LAVAPIPE_SEGMENT_TOKENS = 8192;
+
+/**
+ * Segments and tiles for one head group; throws Unsupported when the state does not fit one
+ * workgroup (K, V too large for the invocation or workgroup-memory limits).
+ */
+export function planLaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits): LaSegPlan {
+  const { shape, params } = req;
+  const { B, T, H, K, V } = shape;
+  const C = Math.min(params.chunk_size, T);
+  const NC = Math.ceil(T / C);
+  const BH = B * H;
+  if (dtype === "bf16" && V % 2 !== 0) {
+    throw new Unsupported(`webgpu la/chunk bf16 needs an even V (packed bf16 pairs), got V=${V}`);
+  }
+  const maxInv = Math.min(
+    limits.maxComputeInvocationsPerWorkgroup,
+    limits.maxComputeWorkgroupSizeX,
+  );
+  const maxShared = limits.maxComputeWorkgroupStorageSize;
+  const K4 = Math.ceil(K / 4);
+  const V4 = Math.ceil(V / 4);
+  // Largest power of two ≤ NC·BH / TARGET_WORKGROUPS (at least 1).
+  const auto = 2 ** Math.max(0, Math.floor(Math.log2(NC * BH / TARGET_WORKGROUPS)));
+  const maxCps = limits.softwareAdapter
+    ? Math.max(1, Math.floor(LAVAPIPE_SEGMENT_TOKENS / C))
+    : NC;
+  const cps = Math.min(tuned("la.cps", auto), NC, maxCps);
+  const NSEG = Math.ceil(NC / cps);
+  const SEGT = cps * C;
+  const ceil4 = (n: number) => 4 * Math.ceil(n / 4);
+  let L = Math.min(ceil4(tuned("la.sub", 32)), ceil4(Math.min(SEGT, T)));
+  const outInv = (l: number) => Math.max(K4 * V4, (l / 4) * V4 + (l / 4) ** 2);
+  const outShared = (l: number) => 16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * (l / 4) + K4);
+  while (L > 4 && (outShared(L) > maxShared || outInv(L) > maxInv)) L = ceil4(L / 2);
+  let TT = Math.min(tuned("la.tt", 32), SEGT);
+  const stateShared = (tt: number) => 16 * tt * (K4 + V4);
+  while (TT > 1 && stateShared(TT) > maxShared) TT = Math.ceil(TT / 2);
+  if (
+    outShared(L) > maxShared || outInv(L) > maxInv || stateShared(TT) > maxShared ||
+    K4 * V4 > maxInv
+  ) {
+    throw new Unsupported(
+      `webgpu la/chunk segmented forward: K=${K}, V=${V} need ${outShared(4)} bytes of ` +
+        `workgroup memory and ${outInv(4)} invocations (limits ${maxShared}, ${maxInv})`,
+    );
+  }
+  const KVZ = K * V + K;
+  return {
+    seg: true,
+    dtype,
+    C,
+    cps,
+    NSEG,
+    BH,
+    KVZ,
+    workspace: { ws: 4 * BH * NSEG * KVZ },
+    normalize: params.normalize,
+    scale: params.scale,
+    state: { TT, NT: Math.max(K4 * V4, K4) },
+    out: { L, NT: outInv(L) },
+    scan: { WG: Math.min(256, maxInv) },
+    shared: { state: stateShared(TT), out: outShared(L) },
+  };
+}
+
+export async function buildLaSeg(
+  device: GPUDevice,
+  plan: LaSegPlan,
+  req: OpRequest,
+  has: Set<InputName>,
+): Promise<Kernel> {
+  const layout = layoutFor(device, "la/chunk", BIND);
+  const { K, V } = req.shape;
+  const K4 = Math.ceil(K / 4);
+  const V4 = Math.ceil(V / 4);
+  const SEGT = plan.cps * plan.C;
+  const head = [
+    ioSource(plan.dtype, (["q", "k", "v", "o"] as const).map((n) => [n, BIND[n]])),
+    f32Source((["ws", "h0", "z0", "final_state", "final_z"] as const).map((n) => [n, BIND[n]])),
+    await wgslFile(import.meta.url, "../common.wgsl"),
+  ].join("\n");
+  const make = async (file: string, constants: Record<string, number>) =>
+    compile(
+      device,
+      `la/${file}/${plan.dtype}`,
+      layout,
+      `${head}\n${await wgslFile(import.meta.url, `${file}.wgsl`)}`,
+      { C: plan.C, K, V, ...constants },
+    );
+  const NORMALIZE = plan.normalize ? 1 : 0;
+  const { L, NT } = plan.out;
+  const [state, scan, out] = await settled([
+    make("seg_state", { SEGT, K4, V4, ...plan.state }),
+    make("chunk_scan", { WG: plan.scan.WG, NORMALIZE }),
+    make("seg_out", { SEGT, K4, V4, L, L4: L / 4, NT, NORMALIZE }),
+  ]);
+  const grid: [number, number, number] = [plan.NSEG, plan.BH, 1];
+  return {
+    layout,
+    bindings: BIND,
+    // The scan walks Params.NC entries per state element: here, segments.
+    params: paramsBlock(req.shape, plan.NSEG, plan.scale, has, plan.normalize ? 2 : 0),
+    passes: [
+      { label: "state", steps: [{ pipeline: state, workgroups: grid }] },
+      {
+        label: "scan",
+        steps: [{ pipeline: scan, workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1] }],
+      },
+      { label: "out", steps: [{ pipeline: out, workgroups: grid }] },
+    ],
+  };
+}
