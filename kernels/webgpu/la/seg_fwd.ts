@@ -76,9 +76,7 @@ export function planLaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits):
   const V4 = Math.ceil(V / 4);
   // Largest power of two ≤ NC·BH / TARGET_WORKGROUPS (at least 1).
   const auto = 2 ** Math.max(0, Math.floor(Math.log2(NC * BH / TARGET_WORKGROUPS)));
-  const maxCps = limits.softwareAdapter
-    ? Math.max(1, Math.floor(LAVAPIPE_SEGMENT_TOKENS / C))
-    : NC;
+  const maxCps = limits.softwareAdapter ? Math.max(1, Math.floor(LAVAPIPE_SEGMENT_TOKENS / C)) : NC;
   const cps = Math.min(tuned("la.cps", auto), NC, maxCps);
   const NSEG = Math.ceil(NC / cps);
   const SEGT = cps * C;
