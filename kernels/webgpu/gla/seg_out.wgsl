@@ -135,7 +135,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         tot = g.x + g.y + g.z + g.w;
         sY[QH + pl * QS + pm] = qh;
         sY[KH + pl * QS + pm] = kh;
-        put(TOT + pl * RT + pm, tot);
+        sty(TOT + pl * RT + pm, tot);
       }
       workgroupBarrier();
       if (pact) {
@@ -143,11 +143,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         var before = 0.0;
         var after = 0.0;
         for (var b = 0u; b < RT; b++) {
-          let x = get(TOT + pl * RT + b);
+          let x = ldy(TOT + pl * RT + b);
           if (b < pm) { before += x; }
           if (b > pm) { after += x; }
         }
-        put(PP + pl * RT + pm, before + tot);
+        sty(PP + pl * RT + pm, before + tot);
         sY[QE + pl * QS + pm] = qh * exp(before);
         let w = kh * exp(after);
         let t = 4u * pm;
@@ -172,7 +172,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       if (tr < RT && tc < tr) {
         for (var l = 0u; l < KT; l++) {
           let a = sY[QH + l * QS + tr];
-          let d = exp(get(PP + l * RT + tr - 1u) - get(PP + l * RT + tc));
+          let d = exp(ldy(PP + l * RT + tr - 1u) - ldy(PP + l * RT + tc));
           let b = sY[KH + l * QS + tc] * d;
           a0 = fma(vec4f(a.x), b, a0);
           a1 = fma(vec4f(a.y), b, a1);
@@ -184,10 +184,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         let l = 4u * sr - k0;
         let last = PP + RT - 1u;
         dec = exp(vec4f(
-          get(last + l * RT),
-          get(last + (l + 1u) * RT),
-          get(last + (l + 2u) * RT),
-          get(last + (l + 3u) * RT),
+          ldy(last + l * RT),
+          ldy(last + (l + 1u) * RT),
+          ldy(last + (l + 2u) * RT),
+          ldy(last + (l + 3u) * RT),
         ));
       }
       workgroupBarrier();
@@ -197,16 +197,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     // through sX next.
     if (pact) {
       let at = pm * ND * KT + pl;
-      putx(at, d00);
-      putx(at + KT, d10);
-      putx(at + 2u * KT, d11);
-      putx(at + 3u * KT, d20);
-      putx(at + 4u * KT, d21);
-      putx(at + 5u * KT, d22);
-      putx(at + 6u * KT, d30);
-      putx(at + 7u * KT, d31);
-      putx(at + 8u * KT, d32);
-      putx(at + 9u * KT, d33);
+      stx(at, d00);
+      stx(at + KT, d10);
+      stx(at + 2u * KT, d11);
+      stx(at + 3u * KT, d20);
+      stx(at + 4u * KT, d21);
+      stx(at + 5u * KT, d22);
+      stx(at + 6u * KT, d30);
+      stx(at + 7u * KT, d31);
+      stx(at + 8u * KT, d32);
+      stx(at + 9u * KT, d33);
     }
     if (tr < RT && tc < RT && tc != tr) {
       let at = 4u * tc * RT + tr;
@@ -309,15 +309,15 @@ fn rows_g(r: u32, n: u32) -> vec4f {
 }
 
 // f32 views of the vec4 arrays for the scalar parts (block sums, prefixes, diagonal partials).
-fn get(i: u32) -> f32 {
+fn ldy(i: u32) -> f32 {
   return sY[i / 4u][i % 4u];
 }
 
-fn put(i: u32, x: f32) {
+fn sty(i: u32, x: f32) {
   sY[i / 4u][i % 4u] = x;
 }
 
-fn putx(i: u32, x: f32) {
+fn stx(i: u32, x: f32) {
   sX[i / 4u][i % 4u] = x;
 }
 

@@ -1,0 +1,160 @@
+/**
+ * gla's segmented forward (mode fwd, kernels/webgpu/gla/seg_fwd.ts) against the fp64 oracle:
+ * several segments with cps not dividing the chunk count and a partial last chunk, K, V and C
+ * not multiples of 4, one segment, strong and zero gates, with and without h0, in every storage
+ * dtype. Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { webgpuOrReport } from "./adapter.ts";
+import {
+  defaultParams,
+  type InputName,
+  type Inputs,
+  inputShape,
+  type OpRequest,
+  type Shape,
+} from "../../bench/ops.ts";
+import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
+import { oracle } from "../../kernels/reference/index.ts";
+import { mulberry32 as rng } from "../../bench/stats.ts";
+import { planGlaSeg } from "../../kernels/webgpu/gla/seg_fwd.ts";
+import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
+
+const backend = await webgpuOrReport("webgpu gla segmented forward tests");
+const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 };
+
+interface Case {
+  name: string;
+  shape: Shape;
+  chunk: number;
+  /** LAB_WEBGPU_TUNE overrides (gla.cps, gla.kt, gla.ct). */
+  tune: Record<string, number>;
+  gates: [number, number];
+  h0: boolean;
+}
+
+const CASES: Case[] = [
+  {
+    name: "19 chunks in segments of 4, partial last chunk",
+    shape: { B: 1, T: 150, H: 2, K: 16, V: 12, M: 0 },
+    chunk: 8,
+    tune: { "gla.cps": 4, "gla.ct": 12 },
+    gates: [-0.6, 0],
+    h0: true,
+  },
+  {
+    name: "odd K, V, C; B·H = 3; one-key slices",
+    shape: { B: 3, T: 45, H: 1, K: 7, V: 5, M: 0 },
+    chunk: 7,
+    tune: { "gla.cps": 2, "gla.kt": 4 },
+    gates: [-0.6, 0],
+    h0: true,
+  },
+  {
+    name: "strong gates near logsigmoid(-10)",
+    shape: { B: 1, T: 70, H: 2, K: 16, V: 16, M: 0 },
+    chunk: 16,
+    tune: { "gla.cps": 2 },
+    gates: [-10, -9],
+    h0: true,
+  },
+  {
+    name: "zero gates (plain linear attention), no h0",
+    shape: { B: 2, T: 40, H: 2, K: 8, V: 8, M: 0 },
+    chunk: 16,
+    tune: { "gla.cps": 1 },
+    gates: [0, 0],
+    h0: false,
+  },
+  {
+    name: "K = V = 64, chunk 32, one segment",
+    shape: { B: 1, T: 100, H: 1, K: 64, V: 64, M: 0 },
+    chunk: 32,
+    tune: { "gla.cps": 8 },
+    gates: [-0.6, 0],
+    h0: true,
+  },
+];
+
+function makeInputs(c: Case, seed: number): Inputs {
+  const r = rng(seed);
+  const inputs: Inputs = {};
+  const names: InputName[] = ["q", "k", "v", "g", ...(c.h0 ? ["h0" as const] : [])];
+  for (const name of names) {
+    const shape = inputShape(name, c.shape);
+    const [lo, hi] = name === "g" ? c.gates : [-1, 1];
+    const d = new Float32Array(numel(shape));
+    for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
+    inputs[name] = tensor("f32", shape, d);
+  }
+  return inputs;
+}
+
+function relErr(out: ArrayLike<number>, ref: Float64Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (!Number.isFinite(out[i])) return NaN;
+    num += (out[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}
+
+if (backend) {
+  const be = backend;
+  after(() => be.close());
+  describe("webgpu gla segmented forward vs fp64 oracle", () => {
+    CASES.forEach((c, ci) => {
+      for (const dtype of ["f32", "f16", "bf16"] as const) {
+        const odd = dtype === "bf16" && c.shape.V % 2 !== 0;
+        const offered = be.impls().find((i) => i.variant === "gla" && i.impl === "chunk");
+        if (odd || !offered?.dtypes.includes(dtype)) {
+          it.skip(`${c.name} ${dtype} (not offered)`, () => {});
+          continue;
+        }
+        it(`${c.name} ${dtype}`, async () => {
+          const req: OpRequest = {
+            variant: "gla",
+            mode: "fwd",
+            params: { ...defaultParams("gla", c.shape.K), chunk_size: c.chunk },
+            shape: c.shape,
+          };
+          const seed = SEED + 7919 * ci;
+          const inputs = makeInputs(c, seed);
+          const prev = Deno.env.get("LAB_WEBGPU_TUNE");
+          Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(c.tune));
+          try {
+            // The case must take the segmented path, with more than one segment where tuned so.
+            const plan = planGlaSeg(req, dtype, be.info().limits as DeviceLimits);
+            assert.equal(plan.cps, Math.min(c.tune["gla.cps"], plan.NC));
+            const op = await be.prepare(req, inputs, { impl: "chunk", dtype });
+            try {
+              await op.poison();
+              await op.run();
+              const out = await op.read();
+              const x: Record<string, Float64Array> = {};
+              for (const [n, t] of Object.entries(inputs) as [string, Tensor][]) {
+                x[n] = toF64(n === "h0" ? t : cast(t, dtype));
+              }
+              const ref = oracle("gla").forward(x, c.shape, req.params);
+              for (const name of ["o", "final_state"] as const) {
+                const e = relErr(out[name]!.data, ref[name]!);
+                assert.ok(
+                  e <= TOL[dtype],
+                  `${name} rel err ${e} > ${TOL[dtype]} (WEBGPU_TEST_SEED=${SEED})`,
+                );
+              }
+            } finally {
+              op.dispose();
+            }
+          } finally {
+            if (prev === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
+            else Deno.env.set("LAB_WEBGPU_TUNE", prev);
+          }
+        });
+      }
+    });
+  });
+}
