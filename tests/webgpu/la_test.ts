@@ -4,7 +4,7 @@
  * where they fail. Inputs are fresh each run; the seed is in every failure message and
  * WEBGPU_TEST_SEED=<n> replays it.
  */
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
@@ -375,6 +375,12 @@ if (backend) {
 }
 
 describe("webgpu la/chunk planning (no device)", () => {
+  // The planners' defaults are under test: no tile overrides from the environment.
+  const tune = Deno.env.get("LAB_WEBGPU_TUNE");
+  before(() => Deno.env.delete("LAB_WEBGPU_TUNE"));
+  after(() => {
+    if (tune !== undefined) Deno.env.set("LAB_WEBGPU_TUNE", tune);
+  });
   const h100 = {
     maxComputeWorkgroupStorageSize: 49152,
     maxComputeInvocationsPerWorkgroup: 1024,

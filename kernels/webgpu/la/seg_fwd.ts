@@ -82,8 +82,9 @@ export function planLaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits):
   const SEGT = cps * C;
   const ceil4 = (n: number) => 4 * Math.ceil(n / 4);
   let L = Math.min(ceil4(tuned("la.sub", 32)), ceil4(Math.min(SEGT, T)));
-  const outInv = (l: number) => Math.max(K4 * V4, (l / 4) * V4 + (l / 4) ** 2);
-  const outShared = (l: number) => 16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * (l / 4) + K4);
+  const outInv = (l: number) => Math.max(K4 * V4, (l / 4) * V4 + (l / 4) ** 2 + l);
+  const outShared = (l: number) =>
+    16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * (l / 4) + K4) + 4 * l;
   while (L > 4 && (outShared(L) > maxShared || outInv(L) > maxInv)) L = ceil4(L / 2);
   let TT = Math.min(tuned("la.tt", 32), SEGT);
   const stateShared = (tt: number) => 16 * tt * (K4 + V4);

@@ -7,9 +7,11 @@
 // loads. Invocations take roles by index (tiles are 4×4; rows/columns in vec4 blocks):
 //   S tiles  [K4 × V4]: lid < K4·V4 owns state rows 4kr…4kr+3, columns 4c…4c+3, in registers;
 //   O tiles  [L4 × V4]: lid < L4·V4 owns output rows 4r…, columns 4c…;
-//   A tiles  [L4 × L4]: the next L4·L4 invocations own score tiles (the upper ones are skipped).
-// Splitting O and A over different invocations balances the first phase: an O invocation does
-// the φ(Q)·S product (K deep), an A invocation the score tile (K deep), both the state update.
+//   A tiles  [L4 × L4]: the next L4·L4 invocations own score tiles (the upper ones are skipped);
+//   den rows [L]: the next L invocations own one denominator each (when normalizing).
+// Splitting O, A and den over different invocations balances the first phase: an O invocation
+// does the φ(Q)·S product (K deep), an A invocation the score tile (K deep), all of them the
+// state update; a denominator computed once per row spares the 16 O invocations of that row.
 override L: u32 = 32;   // tokens per step
 override SEGT: u32 = 4096;  // tokens per segment
 override NT: u32 = 256;  // invocations
@@ -24,6 +26,7 @@ var<workgroup> sV: array<vec4f, L * V4>;       // v [L][V4]
 var<workgroup> sS: array<vec4f, 4u * K4 * V4>; // state before the step [4·K4][V4]
 var<workgroup> sA: array<vec4f, L * L4>;       // masked scores [L][L4] (lower block triangle)
 var<workgroup> sZ: array<vec4f, K4>;           // key sum before the step
+var<workgroup> sD: array<f32, L>;              // denominators of the step's rows
 
 // o + a.x·b0 + a.y·b1 + a.z·b2 + a.w·b3: one row of a 4×4 tile times a 4-deep slab.
 fn mac4(o: vec4f, a: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> vec4f {
@@ -69,6 +72,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let isA = lid >= L4 * V4 && ai < L4 * L4;
   let tb = ai / L4;
   let sb = ai % L4;
+  let dt = ai - L4 * L4;
+  let isD = NORMALIZE && lid >= L4 * V4 + L4 * L4 && dt < L;
 
   // Seed the state from the prefix before this segment.
   var s0 = vec4f(0.0);
@@ -118,7 +123,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     var o1 = vec4f(0.0);
     var o2 = vec4f(0.0);
     var o3 = vec4f(0.0);
-    var den = vec4f(0.0);
+    var den = 0.0;
     if (isO) {
       let q = 4u * r * K4;
       for (var k4 = 0u; k4 < K4; k4++) {
@@ -135,11 +140,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         o1 = mac4(o1, a1, b0, b1, b2, b3);
         o2 = mac4(o2, a2, b0, b1, b2, b3);
         o3 = mac4(o3, a3, b0, b1, b2, b3);
-        if (NORMALIZE) {
-          let z = sZ[k4];
-          den += vec4f(dot(a0, z), dot(a1, z), dot(a2, z), dot(a3, z));
-        }
       }
+    } else if (isD) {
+      for (var k4 = 0u; k4 < K4; k4++) { den += dot(sQ[dt * K4 + k4], sZ[k4]); }
     } else if (isA && sb <= tb) {
       let q = 4u * tb * K4;
       let k = 4u * sb * K4;
@@ -204,11 +207,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         o1 = mac4(o1, a1, b0, b1, b2, b3);
         o2 = mac4(o2, a2, b0, b1, b2, b3);
         o3 = mac4(o3, a3, b0, b1, b2, b3);
-        if (NORMALIZE) {
-          let one = vec4f(1.0);
-          den += vec4f(dot(a0, one), dot(a1, one), dot(a2, one), dot(a3, one));
-        }
       }
+    } else if (isD) {
+      for (var s4 = 0u; s4 <= dt / 4u; s4++) { den += dot(sA[dt * L4 + s4], vec4f(1.0)); }
+      sD[dt] = den;
     }
     if (isS) { store_state(kr, c, s0, s1, s2, s3); }
     if (NORMALIZE && lid < K4) {
@@ -220,7 +222,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 
     if (isO) {
       var inv = vec4f(p.scale);
-      if (NORMALIZE) { inv = 1.0 / (den + 1e-6); }
+      if (NORMALIZE) {
+        let d = vec4f(sD[4u * r], sD[4u * r + 1u], sD[4u * r + 2u], sD[4u * r + 3u]);
+        inv = 1.0 / (d + 1e-6);
+      }
       store_o(bh, t0, len, 4u * r, c, o0 * inv.x);
       store_o(bh, t0, len, 4u * r + 1u, c, o1 * inv.y);
       store_o(bh, t0, len, 4u * r + 2u, c, o2 * inv.z);
