@@ -70,6 +70,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 
   let c1 = min((s + 1u) * CPS, p.NC);
+  // The slice preparation's q, k, g are loaded one slice ahead, so their latency overlaps the
+  // current slice's products instead of stalling every invocation at the next barrier.
+  var nq = vec4f(0.0);
+  var nk = vec4f(0.0);
+  var ng = vec4f(0.0);
+  if (pact) {
+    let r = slice_rows(bh, s * CPS, pl, pm);
+    nq = rows_q(r.x, r.y);
+    nk = rows_k(r.x, r.y);
+    ng = rows_g(r.x, r.y);
+  }
   for (var c = s * CPS; c < c1; c++) {
     let t0 = c * C;
     let len = min(C, p.T - t0);
@@ -109,13 +120,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       var qh = vec4f(0.0);
       var kh = vec4f(0.0);
       if (pact) {
-        // Tokens 4pm … 4pm+3 of the chunk (zero past the chunk or past K).
-        var n = 0u;
-        if (kk < K) { n = min(4u, len - min(len, 4u * pm)); }
-        let r = row_base(bh, t0 + 4u * pm, K) + kk;
-        let q = rows_q(r, n);
-        let k = rows_k(r, n);
-        let g = rows_g(r, n);
+        let q = nq;
+        let k = nk;
+        let g = ng;
+        var nc = c;
+        var nk0 = k0 + KT;
+        if (nk0 == KP) {
+          nc = c + 1u;
+          nk0 = 0u;
+        }
+        if (nc < c1) {
+          let r = slice_rows(bh, nc, nk0 + pl, pm);
+          nq = rows_q(r.x, r.y);
+          nk = rows_k(r.x, r.y);
+          ng = rows_g(r.x, r.y);
+        }
         let e = exp(g);
         let e12 = e.y * e.z;
         let e23 = e.z * e.w;
@@ -275,6 +294,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
   }
+}
+
+// Where tokens 4m … 4m+3 of chunk c start in key column kk, and how many of them there are
+// (0 past K: those keys are zero).
+fn slice_rows(bh: u32, c: u32, kk: u32, m: u32) -> vec2u {
+  let t = c * C + 4u * m;
+  var n = 0u;
+  if (kk < K) { n = min(4u, min(C - min(C, 4u * m), p.T - min(p.T, t))); }
+  return vec2u(row_base(bh, t, K) + kk, n);
 }
 
 // Key column r of n (≤ 4) consecutive tokens, zero-filled.
