@@ -157,17 +157,19 @@ export async function buildGlaSeg(
     make("out", { ...dims, ...plan.out }),
   ]);
   const grid: [number, number, number] = [plan.NSEG, plan.BH, 1];
+  // "seg" labels say in per-pass times which forward ran (an override that does not fit falls
+  // back to the three passes).
   return {
     layout,
     bindings: bind,
     params: paramsBlock(req.shape, plan.NC, plan.scale, has),
     passes: [
-      { label: "state", steps: [{ pipeline: state, workgroups: grid }] },
+      { label: "seg state", steps: [{ pipeline: state, workgroups: grid }] },
       {
-        label: "scan",
+        label: "seg scan",
         steps: [{ pipeline: scan, workgroups: [Math.ceil(K * V / plan.scan.WG), plan.BH, 1] }],
       },
-      { label: "out", steps: [{ pipeline: out, workgroups: grid }] },
+      { label: "seg out", steps: [{ pipeline: out, workgroups: grid }] },
     ],
   };
 }
