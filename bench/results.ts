@@ -33,7 +33,12 @@ export interface Cell {
   message: string;
   samples_ms: number[];
   stats: CellStats | null;
-  memory: { peak_bytes: number; workspace_bytes: number } | null;
+  /**
+   * peak_bytes: peak device memory over the whole cell (every rotated input set). op_peak_bytes
+   * (added in v1, optional): the peak after one full-size op was prepared and run, i.e. its
+   * inputs, outputs and workspace: the number to compare with another implementation's.
+   */
+  memory: { peak_bytes: number; op_peak_bytes?: number; workspace_bytes: number } | null;
   throughput: {
     tokens_per_s: number;
     tflops: number;

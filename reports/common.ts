@@ -103,6 +103,15 @@ export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, "\\u003c");
 }
 
+/**
+ * The memory one op needs (its inputs, outputs and workspace): op_peak_bytes where the results
+ * have it, else the cell's peak (which also counts the rotated input sets).
+ */
+export function opPeakBytes(c: Cell): number | undefined {
+  if (!c.memory) return undefined;
+  return c.memory.op_peak_bytes ?? c.memory.peak_bytes;
+}
+
 export function fmtBytes(n: number | undefined): string {
   if (n === undefined || !Number.isFinite(n)) return "";
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;

@@ -5,7 +5,7 @@
  */
 import type { Cell, Results } from "../bench/results.ts";
 import { formatTokens } from "../bench/matrix.ts";
-import { deviceName, driftEntries, fmtMs, shapeLabel } from "./common.ts";
+import { deviceName, driftEntries, fmtMs, opPeakBytes, shapeLabel } from "./common.ts";
 
 const BASELINE_NAMES: Record<string, string> = { quadratic: "naive", flash: "FlashAttention" };
 
@@ -16,7 +16,8 @@ function isBaseline(c: Cell): boolean {
 function entry(c: Cell | undefined): string {
   if (!c) return "–";
   if (c.status === "ok" && c.stats) {
-    const gib = c.memory ? c.memory.peak_bytes / 2 ** 30 : undefined;
+    const bytes = opPeakBytes(c);
+    const gib = bytes === undefined ? undefined : bytes / 2 ** 30;
     // Small runs (cpu, smoke) would all read 0.00 at a fixed two decimals.
     const mem = gib === undefined
       ? ""

@@ -11,6 +11,7 @@ import {
   esc,
   fmtBytes,
   isFailure,
+  opPeakBytes,
   peaksOf,
   seriesLabel,
   shapeLabel,
@@ -161,7 +162,7 @@ function speedupSection(r: Results): { html: string; charts: ChartSpec[] } {
 }
 
 export function memoryCharts(r: Results): ChartSpec[] {
-  const withMem = r.cells.filter((c) => c.memory && c.memory.peak_bytes > 0);
+  const withMem = r.cells.filter((c) => (opPeakBytes(c) ?? 0) > 0);
   return [...groupBy(withMem, (c) => c.variant)].map(([variant, cells]) => {
     const label = labeller(cells);
     return clean({
@@ -173,7 +174,7 @@ export function memoryCharts(r: Results): ChartSpec[] {
         label: name,
         points: cs.sort((a, b) => a.shape.T - b.shape.T).map((c) => [
           c.shape.T,
-          c.memory!.peak_bytes / 2 ** 30,
+          opPeakBytes(c)! / 2 ** 30,
         ]),
       })),
     });
@@ -318,7 +319,7 @@ function cellRow(c: Cell): string {
     `<td class="n">${t ? (t.tokens_per_s / 1e6).toPrecision(4) : ""}</td>` +
     `<td class="n">${t ? t.tflops.toPrecision(3) : ""}</td>` +
     `<td class="n">${t ? t.gbps.toPrecision(4) : ""}</td>` +
-    `<td class="n">${fmtBytes(c.memory?.peak_bytes)}</td>` +
+    `<td class="n">${fmtBytes(opPeakBytes(c))}</td>` +
     `<td class="n">${c.correctness ? num(c.correctness.rel_rms) : ""}</td>` +
     `<td>${esc(c.message)}</td></tr>`;
 }
@@ -374,6 +375,8 @@ ${untimedNote(results)}
 <h2>Speedup over the baselines</h2>
 ${speedup.html}
 <h2>Peak memory against sequence length</h2>
+<p class="note">Device memory of one op: its inputs, outputs and workspace at their peak
+(<code>memory.op_peak_bytes</code>; the cell's own peak also counts the rotated input sets).</p>
 <div class="charts" id="memory"></div>
 <h2>Roofline</h2>
 <p class="note">Achieved TFLOP/s (the op's declared FLOPs over the median time) against

@@ -34,6 +34,9 @@ describe("bench", () => {
         assert.ok(c.samples_ms.length >= 1 && c.samples_ms.every((x) => x > 0));
         assert.ok(c.stats && c.stats.median_ms > 0 && c.stats.stop_reason);
         assert.ok(c.throughput && c.throughput.tokens_per_s > 0);
+        // One op's footprint is part of the cell's peak (which also holds rotated input sets).
+        const m = c.memory!;
+        assert.ok(m.op_peak_bytes! > 0 && m.op_peak_bytes! <= m.peak_bytes, JSON.stringify(m));
       }
       const page = await Deno.readTextFile(html);
       assert.match(page, /Chart\.js v4/);
