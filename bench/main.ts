@@ -54,6 +54,7 @@ Output:
   --resume DIR       continue an interrupted run in DIR (its flags and seed are reused;
                      cells already in DIR/results.jsonl are kept)
   --cell-timeout S   seconds a cell may take before its worker is killed   [900]
+  --dry-run          print the planned cells (one id per line) and exit
   -h, --help         this text
 
 Each backend runs in its own worker process: a crash or a hang ends only its cell (status
@@ -89,6 +90,7 @@ const FLAGS = {
   "no-report": { type: "boolean" },
   resume: { type: "string" },
   "cell-timeout": { type: "string" },
+  "dry-run": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -154,6 +156,17 @@ async function main(args: string[]): Promise<number> {
     throw new InputError(
       "the matrix is empty: no backend implements the requested variants/impls/dtypes/modes",
     );
+  }
+
+  if (v["dry-run"]) {
+    // The plan only: which cells, in order, and why external ones would be skipped.
+    for (const c of cells) {
+      const why = external.find((x) => x.name === c.backend)?.reason;
+      console.log(why ? `${c.id}  (skipped: ${why})` : c.id);
+    }
+    console.error(`bench: profile ${profile}, ${cells.length} cells (dry run: nothing timed)`);
+    await Promise.all(workers.map((w) => w.close()));
+    return 0;
   }
 
   const id = resume?.id ?? started.toISOString().replace(/[:.]/g, "-");

@@ -50,6 +50,31 @@ describe("bench", () => {
     }
   });
 
+  it("--dry-run prints the planned cell ids and times nothing", async () => {
+    const out = await Deno.makeTempDir({ prefix: "bench-dry-" });
+    try {
+      const r = await runScript("bench/main.ts", [
+        "--backend=cpu",
+        "--variant=la",
+        "--impl=chunk",
+        "--T=64,200",
+        "--mode=fwd",
+        "--dry-run",
+        `--out=${out}`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const ids = r.stdout.trim().split("\n");
+      assert.deepEqual(ids.map((l) => l.split("/").slice(0, 5).join("/")), [
+        "la/cpu/chunk/f64/fwd",
+        "la/cpu/chunk/f64/fwd",
+      ]);
+      assert.match(ids[1], /T200/);
+      assert.deepEqual([...Deno.readDirSync(out)], [], "a dry run writes nothing");
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+
   it("fails with one line on a bad flag and exits 2 when no backend is available", async () => {
     const bad = await runScript("bench/main.ts", ["--T=12Q"]);
     assert.equal(bad.code, 1);
