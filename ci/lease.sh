@@ -7,6 +7,9 @@
 #   ci/lease.sh measure [T]      chunk ops fwd/fwdbwd bf16+f32 up to T (default 1M), baselines
 #                                at 16K/64K, WebGPU forward, drift; results JSON in $OUT
 #   ci/lease.sh all [T]          both
+#   ci/lease.sh full [RUN_DIR]   the full profile (--profile full) for BUDGET seconds (540);
+#                                with RUN_DIR (carried in from the last lease) it resumes that
+#                                run; the run folder lands in $OUT either way
 #   DRY_RUN=1 ci/lease.sh ...    print the steps instead of running them
 #
 # Environment: OUT (default out/lease), LAB_GIT_COMMIT (the commit, since .git does not
@@ -57,14 +60,35 @@ measure() {
     --T "64K,$T" --dtype bf16,f32 --mode fwd --min-samples 3 --max-samples 6 --time-cap 1 \
     --warmup 1 --cell-timeout 40 --no-report --out "$tmp/webgpu"
   copy_results bench-webgpu "$tmp/webgpu"
-  step drift 150 $DENO task drift --backend cuda --variant la,gla,deltanet,rmt --T "4K,64K,$T" \
-    --fp64-max-T 4K --out "$OUT/drift"
+  step webgpu-passes 60 $DENO run -A kernels/webgpu/prof.ts --variant la,gla,deltanet \
+    --dtype bf16,f32 65536 "$(tokens "$T")"
+  step drift 270 $DENO task drift --backend cuda --variant la,gla,deltanet,rmt \
+    --T "4K,16K,64K,256K,$T" --fp64-max-T 4K --out "$OUT/drift"
+}
+
+tokens() { # 1M → 1048576, 256K → 262144 (prof.ts takes plain counts)
+  case "$1" in
+    *M) echo $((${1%M} * 1048576)) ;;
+    *K) echo $((${1%K} * 1024)) ;;
+    *) echo "$1" ;;
+  esac
+}
+
+full() {
+  local budget=${BUDGET:-540} run=${1:-}
+  if [ -n "$run" ]; then
+    step bench-full "$budget" $DENO task bench --resume "$run" --no-report
+    [ "${DRY_RUN:-0}" = 1 ] || cp -r "$run" "$OUT/"
+  else
+    step bench-full "$budget" $DENO task bench --profile full --no-report --out "$OUT/full"
+  fi
 }
 
 case "${1:-}" in
   check) check ;;
   measure) measure "${2:-1M}" ;;
   all) check; measure "${2:-1M}" ;;
-  *) echo "usage: ci/lease.sh check|measure [T]|all [T]" >&2; exit 2 ;;
+  full) full "${2:-}" ;;
+  *) echo "usage: ci/lease.sh check|measure [T]|all [T]|full [RUN_DIR]" >&2; exit 2 ;;
 esac
 echo "== done ($(date -u +%T))" | tee -a "$log"

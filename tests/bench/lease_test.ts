@@ -28,10 +28,27 @@ describe("ci/lease.sh", () => {
         "bench-chunk",
         "bench-baselines",
         "bench-webgpu",
+        "webgpu-passes",
         "drift",
       ]);
+      assert.match(r.stdout, /prof\.ts .* 65536 262144/);
       assert.match(r.stdout, /--T 16K,64K,256K,256K/);
       assert.match(await Deno.readTextFile(`${out}/lease.log`), /== done/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+
+  it("runs the full profile, or resumes a carried run folder", async () => {
+    const out = await Deno.makeTempDir({ prefix: "lease-full-" });
+    try {
+      const fresh = await lease(["full"], { DRY_RUN: "1", OUT: out, BUDGET: "300" });
+      assert.equal(fresh.code, 0, fresh.stderr);
+      assert.match(fresh.stdout, /== bench-full \(.*budget 300s\)/);
+      assert.match(fresh.stdout, /bench --profile full --no-report --out \S+\/full/);
+      const again = await lease(["full", "out/full/RUN"], { DRY_RUN: "1", OUT: out });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /bench --resume out\/full\/RUN --no-report/);
     } finally {
       await Deno.remove(out, { recursive: true });
     }
