@@ -5,6 +5,9 @@
  *      W = T K, U = T V, P = tril(Q Kᵀ) with T = (I + tril(diag(β)KKᵀ, −1))⁻¹ diag(β);
  *   2. chunk_rec.wgsl  — per (head, 16 state columns): the chunks in order,
  *      V_new = U − W S, O = scale·(Q S + P V_new), S ← S + Kᵀ V_new.
+ * Mode "fwd" replaces pass 2 by the segmented passes of seg_fwd.ts (segments of chunks composed
+ * in parallel, a scan over segments, then every segment's outputs), unless their tiles do not fit
+ * the device.
  * Backward in two more (the forward keeps N and each chunk's starting S for it):
  *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
  *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ.
@@ -23,6 +26,7 @@ import {
   wgslFile,
 } from "../kernel.ts";
 import { paramsBlock } from "../la/chunk_fwd.ts";
+import { type DeltaSeg, planDeltaSeg, segPasses, segWorkspace } from "./seg_fwd.ts";
 
 const BIND = {
   params: 0,
@@ -50,6 +54,7 @@ const BIND = {
   wsdv: 22,
   wsx: 23,
   wsy: 24,
+  wsg: 25,
 } as const;
 
 const VS = 16; // state columns per pass-2 workgroup, as in chunk_rec.wgsl
@@ -60,6 +65,8 @@ interface DeltaPlan extends Plan {
   NC: number;
   prepWG: number;
   recWG: number;
+  /** The segmented forward's tiles (mode fwd, where they fit). */
+  seg?: DeltaSeg;
 }
 
 export const deltanetChunk: KernelBuilder<DeltaPlan> = {
@@ -68,8 +75,9 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
   default: true,
   modes: ["fwd", "fwdbwd"],
   dtypes: ["f32", "f16", "bf16"],
-  description: "chunked deltanet: WY/UT transform per chunk in parallel, then a state pass per " +
-    "16 columns; backward: a reverse state-gradient pass, then per-chunk gradients",
+  description: "chunked deltanet: WY/UT transform per chunk in parallel; fwd: segment maps, a " +
+    "scan over segments, outputs per segment; fwdbwd: a state pass per 16 columns, a reverse " +
+    "state-gradient pass, then per-chunk gradients",
   plan(req, dtype, limits) {
     const { B, T, H, K, V } = req.shape;
     const C = Math.min(req.params.chunk_size, T);
@@ -109,7 +117,16 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
         wsy: 3 * rows * K,
       });
     }
-    return { dtype, C, NC, prepWG, recWG, workspace };
+    let seg: DeltaSeg | undefined;
+    if (req.mode === "fwd") {
+      try {
+        seg = planDeltaSeg(req, C, NC, limits);
+        workspace.wsg = segWorkspace(seg, req);
+      } catch (e) {
+        if (!(e instanceof Unsupported)) throw e;
+      }
+    }
+    return { dtype, C, NC, prepWG, recWG, workspace, seg };
   },
   async build(device, plan, req, has) {
     const layout = layoutFor(device, "deltanet/chunk", BIND);
@@ -136,25 +153,46 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
           "wsdv",
           "wsx",
           "wsy",
+          "wsg",
         ] as const).map((n) => [n, BIND[n]]),
       ),
       await wgslFile(import.meta.url, "../common.wgsl"),
     ].join("\n");
-    const make = async (pass: string, constants: Record<string, number>) =>
+    const make = async (pass: string, constants: Record<string, number>, libs: string[] = []) =>
       compile(
         device,
         `deltanet/${pass}/${plan.dtype}`,
         layout,
-        `${head}\n${await wgslFile(import.meta.url, `${pass}.wgsl`)}`,
+        [
+          head,
+          ...await Promise.all([...libs, `${pass}.wgsl`].map((f) => wgslFile(import.meta.url, f))),
+        ]
+          .join("\n"),
         { C: plan.C, K, V, ...constants },
       );
+    const BH = req.shape.B * req.shape.H;
+    const prepConsts = { WG: plan.prepWG, DM: Math.max(K, V) };
+    if (plan.seg) {
+      const prep = await make("chunk_prep", prepConsts);
+      return {
+        layout,
+        bindings: BIND,
+        params: paramsBlock(
+          req.shape,
+          plan.NC,
+          req.params.scale,
+          has,
+          req.params.qk_l2norm ? 1 : 0,
+        ),
+        passes: await segPasses(plan.seg, BH, prep, make),
+      };
+    }
     const bwd = req.mode === "fwdbwd";
     const [prep, rec, bwdRec, bwdGrad] = await settled([
-      make("chunk_prep", { WG: plan.prepWG, DM: Math.max(K, V) }),
+      make("chunk_prep", prepConsts),
       make("chunk_rec", { WG: plan.recWG }),
       ...(bwd ? [make("bwd_rec", { WG: plan.recWG }), make("bwd_grad", { WG: 256 })] : []),
     ]);
-    const BH = req.shape.B * req.shape.H;
     // flags: bit 0 l2-normalize q, k; bit 2 keep N and the chunk states for the backward.
     const flags = (req.params.qk_l2norm ? 1 : 0) | (bwd ? 4 : 0);
     const backward = bwd
