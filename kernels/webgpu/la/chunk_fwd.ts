@@ -20,6 +20,7 @@ import {
   type Plan,
   settled,
   type Storage,
+  tuned,
   wgslFile,
 } from "../kernel.ts";
 import { buildLaSeg, type LaSegPlan, planLaSeg } from "./seg_fwd.ts";
@@ -61,6 +62,18 @@ export interface LaChunkPlan extends Plan {
   out: { RT: number; RV: number; KT: number };
   /** Workgroup-memory bytes each pass needs. */
   shared: { state: number; out: number };
+  /** fwdbwd: tiles of the per-chunk backward passes. */
+  bwd?: LaBackwardPlan;
+}
+
+export interface LaBackwardPlan {
+  /** Slab depth (a multiple of 4) and invocations per workgroup. */
+  D: number;
+  NT: number;
+  /** Per pass: vec4s of the slab array, vec4s per row of the score array, bytes in all. */
+  NX: { local: number; grad: number };
+  PW: { local: number; grad: number };
+  shared: { local: number; grad: number };
 }
 
 const MT = 4; // per-invocation register tile, as in common.wgsl
@@ -126,13 +139,6 @@ export function planChunk(
   const wsBytes = 4 * BH * NC * KVZ;
   const workspace: Record<string, number> = { ws: wsBytes };
   if (req.mode === "fwdbwd") {
-    const bwdShared = 4 * (2 * C * K + C * C);
-    if (bwdShared > maxShared) {
-      throw new Unsupported(
-        `webgpu ${name} backward: chunk_size=${C}, K=${K} need ${bwdShared} bytes of workgroup ` +
-          `memory, limit ${maxShared}`,
-      );
-    }
     workspace.wsd = wsBytes;
     workspace.wsn = 4 * BH * NC * C * (V + 1);
   }
@@ -149,7 +155,59 @@ export function planChunk(
     scan: { WG: Math.min(256, maxInv) },
     out,
     shared: { state: sharedState(state.TT), out: sharedOut(out.KT) },
+    ...(req.mode === "fwdbwd" && !gated ? { bwd: planBackward(req, limits) } : {}),
   };
+}
+
+/**
+ * Tiles of the per-chunk backward passes (bwd_common.wgsl): 4×4 register tiles over ⌈·/4⌉
+ * grids of C, K, V, one invocation per tile of the largest grid, and products streamed over
+ * slabs of depth D, halved from the `<variant>.bwd_d` knob (16) until workgroup memory fits.
+ */
+function planBackward(req: OpRequest, limits: DeviceLimits): LaBackwardPlan {
+  const { K, V } = req.shape;
+  const C = Math.min(req.params.chunk_size, req.shape.T);
+  const name = `${req.variant}/chunk backward`;
+  const [C4, K4, V4] = [C, K, V].map((n) => Math.ceil(n / 4));
+  const [CP, KP] = [4 * C4, 4 * K4];
+  const maxInv = Math.min(
+    limits.maxComputeInvocationsPerWorkgroup,
+    limits.maxComputeWorkgroupSizeX,
+  );
+  const NT = Math.max(C4 * C4, C4 * V4, C4 * K4, K4 * V4);
+  if (NT > maxInv) {
+    throw new Unsupported(
+      `webgpu ${name}: chunk_size=${C}, K=${K}, V=${V} need ${NT} invocations per workgroup ` +
+        `(one per 4×4 tile), limit ${maxInv}`,
+    );
+  }
+  // vec4s of the slab array per pass (the largest phase; see bwd_local, bwd_grad.wgsl), the
+  // score matrix sP beside it, and ∂D in f32 (local only).
+  const sizes = (D: number) => {
+    const D4 = D / 4;
+    const local = Math.max(2 * CP * D4 + D * V4 + D4, D * V4, C4 * V4, D * K4);
+    const grad = Math.max(2 * CP * D4 + D * V4, 2 * CP * D4 + 2 * KP * D4, 2 * D * K4);
+    return {
+      NX: { local, grad },
+      PW: { local: Math.max(C4, V4), grad: C4 },
+      shared: {
+        local: 16 * (CP * Math.max(C4, V4) + local) + 4 * CP,
+        grad: 16 * (CP * C4 + grad),
+      },
+    };
+  };
+  const maxShared = limits.maxComputeWorkgroupStorageSize;
+  const fits = (D: number) => Math.max(...Object.values(sizes(D).shared)) <= maxShared;
+  let D = 4 * Math.max(1, Math.floor(tuned(`${req.variant}.bwd_d`, 16) / 4));
+  while (D > 4 && !fits(D)) D = 4 * Math.ceil(D / 8);
+  if (!fits(D)) {
+    throw new Unsupported(
+      `webgpu ${name}: chunk_size=${C}, K=${K}, V=${V} need ${
+        Math.max(...Object.values(sizes(D).shared))
+      } bytes of workgroup memory, limit ${maxShared}`,
+    );
+  }
+  return { D, NT, ...sizes(D) };
 }
 
 /** The uniform block of common.wgsl (`Params`). */
@@ -252,18 +310,32 @@ export async function addThreePassBackward(
   // bwd_common.wgsl's helpers use the workgroup arrays of the per-chunk passes only.
   const helpers = await wgslFile(base, "bwd_common.wgsl");
   const WG = 256;
-  const make = async (pass: string) =>
+  const make = async (pass: string, constants: Record<string, number>) =>
     compile(
       device,
       `${req.variant}/chunk_${pass}/${plan.dtype}`,
       fwd.layout,
       [head, pass === "bwd_scan" ? "" : helpers, await wgslFile(base, `${pass}.wgsl`)].join("\n"),
-      { C: plan.C, K, V, WG },
+      { C: plan.C, K, V, ...constants },
     );
+  const bwd = plan.bwd;
+  const tiles = (pass: "local" | "grad"): Record<string, number> =>
+    bwd
+      ? {
+        C4: Math.ceil(plan.C / 4),
+        K4: Math.ceil(K / 4),
+        V4: Math.ceil(V / 4),
+        D: bwd.D,
+        D4: bwd.D / 4,
+        NT: bwd.NT,
+        NX: bwd.NX[pass],
+        PW: bwd.PW[pass],
+      }
+      : { WG };
   const [local, scan, grad] = await settled([
-    make("bwd_local"),
-    make("bwd_scan"),
-    make("bwd_grad"),
+    make("bwd_local", tiles("local")),
+    make("bwd_scan", { WG }),
+    make("bwd_grad", tiles("grad")),
   ]);
   const grid: [number, number, number] = [plan.NC, plan.BH, 1];
   return {

@@ -1,0 +1,159 @@
+/**
+ * The tiled per-chunk backward of la and gla (mode fwdbwd; kernels/webgpu/la/bwd_*.wgsl,
+ * gla/bwd_*.wgsl) against the fp64 oracle, on the edges of its 4×4 tiles and slabs: C, K, V not
+ * multiples of 4 (C = T < chunk_size included), several key, value and token slabs with partial
+ * last ones, normalize off for la, strong and zero gates for gla, with and without h0 (and z0),
+ * in every storage dtype. Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n>
+ * replays.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { webgpuOrReport } from "./adapter.ts";
+import {
+  defaultParams,
+  type InputName,
+  type Inputs,
+  inputShape,
+  type OpParams,
+  type OpRequest,
+  outputShapes,
+  type Shape,
+  type Variant,
+} from "../../bench/ops.ts";
+import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
+import { oracle } from "../../kernels/reference/index.ts";
+import { mulberry32 as rng } from "../../bench/stats.ts";
+
+const backend = await webgpuOrReport("webgpu la/gla chunked backward tests");
+const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 };
+const GRAD_TOL = 3e-2;
+
+interface Case {
+  name: string;
+  variant: Variant;
+  shape: Shape;
+  params: Partial<OpParams>;
+  /** Range of the gates (gla). */
+  gates?: [number, number];
+  /** Whether h0 (and z0 for la) are given. */
+  h0: boolean;
+  /** LAB_WEBGPU_TUNE overrides (`<variant>.bwd_d`: slab depth). */
+  tune?: Record<string, number>;
+}
+
+const CASES: Case[] = [
+  {
+    name: "K, V, C not multiples of 4, 4 chunks, partial last",
+    variant: "la",
+    shape: { B: 2, T: 39, H: 1, K: 10, V: 6, M: 0 },
+    params: { chunk_size: 10 },
+    h0: true,
+  },
+  {
+    name: "one chunk shorter than chunk_size (C = T = 5)",
+    variant: "la",
+    shape: { B: 1, T: 5, H: 3, K: 8, V: 8, M: 0 },
+    params: { chunk_size: 16 },
+    h0: true,
+  },
+  {
+    name: "several key, value and token slabs, partial last ones",
+    variant: "la",
+    shape: { B: 1, T: 61, H: 2, K: 40, V: 36, M: 0 },
+    params: { chunk_size: 24 },
+    h0: true,
+    tune: { "la.bwd_d": 8 },
+  },
+  {
+    name: "normalize off, odd sizes, no h0",
+    variant: "la",
+    shape: { B: 1, T: 30, H: 2, K: 10, V: 6, M: 0 },
+    params: { chunk_size: 7, normalize: false, scale: 0.3 },
+    h0: false,
+  },
+];
+
+function makeInputs(c: Case, seed: number): Inputs {
+  const r = rng(seed);
+  const inputs: Inputs = {};
+  const names: InputName[] = c.variant === "gla"
+    ? ["q", "k", "v", "g", "do", ...(c.h0 ? ["h0" as const] : [])]
+    : ["q", "k", "v", "do", ...(c.h0 ? ["h0" as const, "z0" as const] : [])];
+  for (const name of names) {
+    const shape = inputShape(name, c.shape);
+    const [lo, hi] = name === "g" ? c.gates! : name === "z0" ? [0, 2] : [-1, 1];
+    const d = new Float32Array(numel(shape));
+    for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
+    inputs[name] = tensor("f32", shape, d);
+  }
+  return inputs;
+}
+
+function relErr(out: ArrayLike<number>, ref: Float64Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (!Number.isFinite(out[i])) return NaN;
+    num += (out[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}
+
+if (backend) {
+  const be = backend;
+  after(() => be.close());
+  describe("webgpu la/gla chunked backward vs fp64 oracle", () => {
+    CASES.forEach((c, ci) => {
+      for (const dtype of ["f32", "f16", "bf16"] as const) {
+        const name = `${c.variant} ${c.name} ${dtype}`;
+        const offered = be.impls().find((i) => i.variant === c.variant && i.impl === "chunk");
+        if (!offered?.dtypes.includes(dtype)) {
+          it.skip(`${name} (not offered)`, () => {});
+          continue;
+        }
+        it(name, async () => {
+          const req: OpRequest = {
+            variant: c.variant,
+            mode: "fwdbwd",
+            params: { ...defaultParams(c.variant, c.shape.K), ...c.params },
+            shape: c.shape,
+          };
+          const seed = SEED + 7919 * ci;
+          const inputs = makeInputs(c, seed);
+          const prev = Deno.env.get("LAB_WEBGPU_TUNE");
+          if (c.tune) Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(c.tune));
+          try {
+            const op = await be.prepare(req, inputs, { impl: "chunk", dtype });
+            try {
+              await op.poison();
+              await op.run();
+              const out = await op.read();
+              const x: Record<string, Float64Array> = {};
+              for (const [n, t] of Object.entries(inputs) as [string, Tensor][]) {
+                x[n] = toF64(n === "h0" || n === "z0" ? t : cast(t, dtype));
+              }
+              const ref = oracle(c.variant).backward(x, c.shape, req.params);
+              for (const o of Object.keys(outputShapes(req, inputs)) as (keyof typeof ref)[]) {
+                const got = out[o];
+                assert.ok(got, `output ${o} missing`);
+                const tol = dtype === "f32"
+                  ? TOL.f32
+                  : o === "o" || o === "final_state" || o === "final_z"
+                  ? TOL[dtype]
+                  : GRAD_TOL;
+                const e = relErr(got.data, ref[o]!);
+                assert.ok(e <= tol, `${o} rel err ${e} > ${tol} (WEBGPU_TEST_SEED=${SEED})`);
+              }
+            } finally {
+              op.dispose();
+            }
+          } finally {
+            if (prev === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
+            else Deno.env.set("LAB_WEBGPU_TUNE", prev);
+          }
+        });
+      }
+    });
+  });
+}
