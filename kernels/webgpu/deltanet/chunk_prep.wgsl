@@ -33,15 +33,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   workgroupBarrier();
   if ((p.flags & 1u) != 0u) {
+    // Each row starts at its own column (c = (i + r) mod K): neighbouring invocations read rows
+    // K floats apart, which would otherwise all fall in one memory bank.
     for (var t = lid; t < 2u * C; t += WG) {
       let r = t % C;
       var ss = 0.0;
-      for (var c = 0u; c < K; c++) {
+      for (var i = 0u; i < K; i++) {
+        let c = (i + r) % K;
         let x = select(sK[r * K + c], sX[r * K + c], t < C);
         ss = fma(x, x, ss);
       }
       let inv = inverseSqrt(ss + 1e-6);
-      for (var c = 0u; c < K; c++) {
+      for (var i = 0u; i < K; i++) {
+        let c = (i + r) % K;
         if (t < C) { sX[r * K + c] *= inv; } else { sK[r * K + c] *= inv; }
       }
     }
@@ -57,7 +61,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     var qk = 0.0;
     var kk = 0.0;
     if (j <= i) {
-      for (var c = 0u; c < K; c++) {
+      // Rotated start column, as above: consecutive j read rows of sK K floats apart.
+      for (var m = 0u; m < K; m++) {
+        let c = (m + j) % K;
         qk = fma(sX[i * K + c], sK[j * K + c], qk);
         kk = fma(sK[i * K + c], sK[j * K + c], kk);
       }
