@@ -70,9 +70,9 @@ export interface LaBackwardPlan {
   /** Slab depth (a multiple of 4) and invocations per workgroup. */
   D: number;
   NT: number;
-  /** Per pass: vec4s of the slab array, vec4s per row of the score array, bytes in all. */
-  NX: { local: number; grad: number };
-  PW: { local: number; grad: number };
+  /** Per pass: its override constants, and the workgroup-memory bytes they give. */
+  local: Record<string, number>;
+  grad: Record<string, number>;
   shared: { local: number; grad: number };
 }
 
@@ -155,7 +155,7 @@ export function planChunk(
     scan: { WG: Math.min(256, maxInv) },
     out,
     shared: { state: sharedState(state.TT), out: sharedOut(out.KT) },
-    ...(req.mode === "fwdbwd" && !gated ? { bwd: planBackward(req, limits) } : {}),
+    ...(req.mode === "fwdbwd" ? { bwd: planBackward(req, limits, gated) } : {}),
   };
 }
 
@@ -164,7 +164,7 @@ export function planChunk(
  * grids of C, K, V, one invocation per tile of the largest grid, and products streamed over
  * slabs of depth D, halved from the `<variant>.bwd_d` knob (16) until workgroup memory fits.
  */
-function planBackward(req: OpRequest, limits: DeviceLimits): LaBackwardPlan {
+function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaBackwardPlan {
   const { K, V } = req.shape;
   const C = Math.min(req.params.chunk_size, req.shape.T);
   const name = `${req.variant}/chunk backward`;
@@ -181,19 +181,31 @@ function planBackward(req: OpRequest, limits: DeviceLimits): LaBackwardPlan {
         `(one per 4×4 tile), limit ${maxInv}`,
     );
   }
-  // vec4s of the slab array per pass (the largest phase; see bwd_local, bwd_grad.wgsl), the
-  // score matrix sP beside it, and ∂D in f32 (local only).
+  // vec4s of the slab array per pass (its largest phase; see the bwd_*.wgsl headers), beside
+  // the score matrix sP (la: ∂N too, so max(C4, V4) wide) and small per-row arrays.
   const sizes = (D: number) => {
     const D4 = D / 4;
+    const base = { C4, K4, V4, D, D4, NT };
+    if (gated) {
+      const local = D * (K4 + V4);
+      const grad = Math.max(
+        6 * CP * D4 + D * V4,
+        2 * CP * D4 + 3 * KP * D4,
+        4 * D * K4 + (D + 1) * K4,
+      );
+      return {
+        local: { ...base, NX: local },
+        grad: { ...base, NX: grad },
+        shared: { local: 16 * local, grad: 16 * (CP * C4 + grad + K4) },
+      };
+    }
+    const PW = Math.max(C4, V4);
     const local = Math.max(2 * CP * D4 + D * V4 + D4, D * V4, C4 * V4, D * K4);
     const grad = Math.max(2 * CP * D4 + D * V4, 2 * CP * D4 + 2 * KP * D4, 2 * D * K4);
     return {
-      NX: { local, grad },
-      PW: { local: Math.max(C4, V4), grad: C4 },
-      shared: {
-        local: 16 * (CP * Math.max(C4, V4) + local) + 4 * CP,
-        grad: 16 * (CP * C4 + grad),
-      },
+      local: { ...base, NX: local, PW },
+      grad: { ...base, NX: grad, PW: C4 },
+      shared: { local: 16 * (CP * PW + local) + 4 * CP, grad: 16 * (CP * C4 + grad) },
     };
   };
   const maxShared = limits.maxComputeWorkgroupStorageSize;
@@ -319,23 +331,11 @@ export async function addThreePassBackward(
       { C: plan.C, K, V, ...constants },
     );
   const bwd = plan.bwd;
-  const tiles = (pass: "local" | "grad"): Record<string, number> =>
-    bwd
-      ? {
-        C4: Math.ceil(plan.C / 4),
-        K4: Math.ceil(K / 4),
-        V4: Math.ceil(V / 4),
-        D: bwd.D,
-        D4: bwd.D / 4,
-        NT: bwd.NT,
-        NX: bwd.NX[pass],
-        PW: bwd.PW[pass],
-      }
-      : { WG };
+  if (!bwd) throw new Error(`${req.variant}/chunk: the backward needs a plan made for fwdbwd`);
   const [local, scan, grad] = await settled([
-    make("bwd_local", tiles("local")),
+    make("bwd_local", bwd.local),
     make("bwd_scan", { WG }),
-    make("bwd_grad", tiles("grad")),
+    make("bwd_grad", bwd.grad),
   ]);
   const grid: [number, number, number] = [plan.NC, plan.BH, 1];
   return {
