@@ -79,6 +79,21 @@ const CASES: Case[] = [
     h0: false,
   },
   {
+    name: "19 chunks: the suffix scan's batches of loads and their remainder",
+    variant: "la",
+    shape: { B: 1, T: 150, H: 2, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 8 },
+    h0: true,
+  },
+  {
+    name: "19 chunks: the suffix scan's batches of loads and their remainder",
+    variant: "gla",
+    shape: { B: 1, T: 150, H: 2, K: 16, V: 12, M: 0 },
+    params: { chunk_size: 8 },
+    gates: [-0.6, 0],
+    h0: true,
+  },
+  {
     name: "K, V, C not multiples of 4, 4 chunks, partial last",
     variant: "gla",
     shape: { B: 2, T: 39, H: 1, K: 10, V: 6, M: 0 },
