@@ -5,7 +5,7 @@
 // and E_b = G at its last row, so Q̂ = q ⊙ exp(G − B), K̂ = k ⊙ exp(E − G) and, for blocks
 // bj < bi, exp(G_i − G_j) = exp(G_i − B_bi) · exp(B_bi − E_bj) · exp(E_bj − G_j): every
 // exponent ≤ 0, and one exponential per key for a whole off-diagonal 4×4 tile. Diagonal tiles
-// take exp(G_i − G_j) directly (six per key).
+// take exp(G_i − G_j) as products of the three neighbouring steps' (three per key).
 override C4: u32 = 16;
 override K4: u32 = 16;
 override V4: u32 = 16;
@@ -47,20 +47,35 @@ fn scale_cols(a: mat4x4f, f: vec4f) -> mat4x4f {
   return mat4x4f(a[0] * f, a[1] * f, a[2] * f, a[3] * f);
 }
 
+// exp(G_i − G_j) inside a 4-token block, j < i, from the three neighbouring steps: (e10, e21,
+// e32) and (e20, e31, e30). Products of factors ≤ 1, so half the exponentials of taking each.
+struct Decays {
+  e10: vec4f,
+  e21: vec4f,
+  e32: vec4f,
+  e20: vec4f,
+  e31: vec4f,
+  e30: vec4f,
+}
+
+fn decays(g: mat4x4f) -> Decays {
+  let e10 = exp(g[1] - g[0]);
+  let e21 = exp(g[2] - g[1]);
+  let e32 = exp(g[3] - g[2]);
+  let e31 = e32 * e21;
+  return Decays(e10, e21, e32, e21 * e10, e31, e31 * e10);
+}
+
 // A diagonal 4×4 tile of Σ_l x_il y_jl exp(G_il − G_jl) (j ≤ i) over a 4-deep key block: x, y,
 // g are the block's rows of the two operands and of G.
 fn diag_tile(o: mat4x4f, x: mat4x4f, y: mat4x4f, g: mat4x4f) -> mat4x4f {
-  let e10 = exp(g[1] - g[0]);
-  let e20 = exp(g[2] - g[0]);
-  let e21 = exp(g[2] - g[1]);
-  let e30 = exp(g[3] - g[0]);
-  let e31 = exp(g[3] - g[1]);
-  let e32 = exp(g[3] - g[2]);
+  let e = decays(g);
   return o + mat4x4f(
     vec4f(dot(x[0], y[0]), 0.0, 0.0, 0.0),
-    vec4f(dot(x[1] * e10, y[0]), dot(x[1], y[1]), 0.0, 0.0),
-    vec4f(dot(x[2] * e20, y[0]), dot(x[2] * e21, y[1]), dot(x[2], y[2]), 0.0),
-    vec4f(dot(x[3] * e30, y[0]), dot(x[3] * e31, y[1]), dot(x[3] * e32, y[2]), dot(x[3], y[3])),
+    vec4f(dot(x[1] * e.e10, y[0]), dot(x[1], y[1]), 0.0, 0.0),
+    vec4f(dot(x[2] * e.e20, y[0]), dot(x[2] * e.e21, y[1]), dot(x[2], y[2]), 0.0),
+    vec4f(dot(x[3] * e.e30, y[0]), dot(x[3] * e.e31, y[1]), dot(x[3] * e.e32, y[2]),
+      dot(x[3], y[3])),
   );
 }
 

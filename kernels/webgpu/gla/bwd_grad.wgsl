@@ -12,7 +12,7 @@
 //   2. A to sP, then over token slabs of scale·dO: dV += Aᵀ scale·dO;
 //   3. over value slabs: dA, scale·dO Sᵀ, V dSᵀ and the Γ term;
 //   4. dA to sP, then over token slabs: the intra-chunk terms of dq (blocks left of the tile's)
-//      and dk (blocks below it), diagonal tiles directly; then dG through wsg and its reverse
+//      and dk (blocks below it), diagonal tiles apart; then dG through wsg and its reverse
 //      cumsum, one invocation per pair of key columns.
 
 var<workgroup> sP: array<vec4f, 4u * C4 * C4>;  // A, then dA [4·C4][C4]
@@ -226,9 +226,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
           dko += scale_cols(mma(mat4x4f(), transpose(a), rows_x(w, K4)), f);
         } else {
           let a = rows_p(4u * b * C4 + iq, C4);
-          let g = rows_x(gw, K4);
-          dqd = diag_dq(dqd, a, rows_x(ok + w, K4), g);
-          dkd = diag_dk(dkd, a, rows_x(oq + w, K4), g);
+          let e = decays(rows_x(gw, K4));
+          dqd = diag_dq(dqd, a, rows_x(ok + w, K4), e);
+          dkd = diag_dk(dkd, a, rows_x(oq + w, K4), e);
         }
       }
     }
@@ -295,24 +295,22 @@ fn put_p(ib: u32, jb: u32, x: mat4x4f) {
 }
 
 // Diagonal block of dq: row i gains Σ_{j≤i} dA_ij k_j ⊙ exp(G_i − G_j); a[i] is row i of dA
-// against the block's columns, k and g the block's rows.
-fn diag_dq(o: mat4x4f, a: mat4x4f, k: mat4x4f, g: mat4x4f) -> mat4x4f {
+// against the block's columns, k the block's rows.
+fn diag_dq(o: mat4x4f, a: mat4x4f, k: mat4x4f, e: Decays) -> mat4x4f {
   return o + mat4x4f(
     a[0].x * k[0],
-    a[1].x * k[0] * exp(g[1] - g[0]) + a[1].y * k[1],
-    a[2].x * k[0] * exp(g[2] - g[0]) + a[2].y * k[1] * exp(g[2] - g[1]) + a[2].z * k[2],
-    a[3].x * k[0] * exp(g[3] - g[0]) + a[3].y * k[1] * exp(g[3] - g[1]) +
-      a[3].z * k[2] * exp(g[3] - g[2]) + a[3].w * k[3],
+    a[1].x * k[0] * e.e10 + a[1].y * k[1],
+    a[2].x * k[0] * e.e20 + a[2].y * k[1] * e.e21 + a[2].z * k[2],
+    a[3].x * k[0] * e.e30 + a[3].y * k[1] * e.e31 + a[3].z * k[2] * e.e32 + a[3].w * k[3],
   );
 }
 
 // Diagonal block of dk: row j gains Σ_{i≥j} dA_ij q_i ⊙ exp(G_i − G_j).
-fn diag_dk(o: mat4x4f, a: mat4x4f, q: mat4x4f, g: mat4x4f) -> mat4x4f {
+fn diag_dk(o: mat4x4f, a: mat4x4f, q: mat4x4f, e: Decays) -> mat4x4f {
   return o + mat4x4f(
-    a[0].x * q[0] + a[1].x * q[1] * exp(g[1] - g[0]) + a[2].x * q[2] * exp(g[2] - g[0]) +
-      a[3].x * q[3] * exp(g[3] - g[0]),
-    a[1].y * q[1] + a[2].y * q[2] * exp(g[2] - g[1]) + a[3].y * q[3] * exp(g[3] - g[1]),
-    a[2].z * q[2] + a[3].z * q[3] * exp(g[3] - g[2]),
+    a[0].x * q[0] + a[1].x * q[1] * e.e10 + a[2].x * q[2] * e.e20 + a[3].x * q[3] * e.e30,
+    a[1].y * q[1] + a[2].y * q[2] * e.e21 + a[3].y * q[3] * e.e31,
+    a[2].z * q[2] + a[3].z * q[3] * e.e32,
     a[3].w * q[3],
   );
 }
