@@ -67,10 +67,10 @@ export interface LaChunkPlan extends Plan {
 }
 
 export interface LaBackwardPlan {
-  /** Slab depth (a multiple of 4) and invocations per workgroup. */
+  /** Slab depth (a multiple of 4). */
   D: number;
-  NT: number;
-  /** Per pass: its override constants, and the workgroup-memory bytes they give. */
+  /** Per pass: its override constants (tile grids, NT invocations, NX slab vec4s), and the
+   * workgroup-memory bytes they give. */
   local: Record<string, number>;
   grad: Record<string, number>;
   shared: { local: number; grad: number };
@@ -161,7 +161,7 @@ export function planChunk(
 
 /**
  * Tiles of the per-chunk backward passes (bwd_common.wgsl): 4×4 register tiles over ⌈·/4⌉
- * grids of C, K, V, one invocation per tile of the largest grid, and products streamed over
+ * grids of C, K, V, one invocation per tile of a pass's largest grid, and products streamed over
  * slabs of depth D, halved from the `<variant>.bwd_d` knob (16) until workgroup memory fits.
  */
 function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaBackwardPlan {
@@ -174,7 +174,11 @@ function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaB
     limits.maxComputeInvocationsPerWorkgroup,
     limits.maxComputeWorkgroupSizeX,
   );
-  const NT = Math.max(C4 * C4, C4 * V4, C4 * K4, K4 * V4);
+  // Invocations per pass: one per tile of its largest grid (bwd_local: P or N, and Φqᵀ∂N; gla
+  // only the latter; bwd_grad: P, dV, dq/dk).
+  const NTl = gated ? K4 * V4 : Math.max(C4 * C4, C4 * V4, K4 * V4);
+  const NTg = Math.max(C4 * C4, C4 * V4, C4 * K4);
+  const NT = Math.max(NTl, NTg);
   if (NT > maxInv) {
     throw new Unsupported(
       `webgpu ${name}: chunk_size=${C}, K=${K}, V=${V} need ${NT} invocations per workgroup ` +
@@ -185,7 +189,7 @@ function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaB
   // the score matrix sP (la: ∂N too, so max(C4, V4) wide) and small per-row arrays.
   const sizes = (D: number) => {
     const D4 = D / 4;
-    const base = { C4, K4, V4, D, D4, NT };
+    const base = { C4, K4, V4, D, D4 };
     if (gated) {
       const local = D * (K4 + V4);
       const grad = Math.max(
@@ -194,8 +198,8 @@ function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaB
         4 * D * K4 + (D + 1) * K4,
       );
       return {
-        local: { ...base, NX: local },
-        grad: { ...base, NX: grad },
+        local: { ...base, NT: NTl, NX: local },
+        grad: { ...base, NT: NTg, NX: grad },
         shared: { local: 16 * local, grad: 16 * (CP * C4 + grad + K4) },
       };
     }
@@ -203,8 +207,8 @@ function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaB
     const local = Math.max(2 * CP * D4 + D * V4 + D4, D * V4, C4 * V4, D * K4);
     const grad = Math.max(2 * CP * D4 + D * V4, 2 * CP * D4 + 2 * KP * D4, 2 * D * K4);
     return {
-      local: { ...base, NX: local, PW },
-      grad: { ...base, NX: grad, PW: C4 },
+      local: { ...base, NT: NTl, NX: local, PW },
+      grad: { ...base, NT: NTg, NX: grad, PW: C4 },
       shared: { local: 16 * (CP * PW + local) + 4 * CP, grad: 16 * (CP * C4 + grad) },
     };
   };
@@ -219,7 +223,7 @@ function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaB
       } bytes of workgroup memory, limit ${maxShared}`,
     );
   }
-  return { D, NT, ...sizes(D) };
+  return { D, ...sizes(D) };
 }
 
 /** The uniform block of common.wgsl (`Params`). */
