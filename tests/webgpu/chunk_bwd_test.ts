@@ -94,6 +94,21 @@ const CASES: Case[] = [
     h0: true,
   },
   {
+    name: "default tiles: C = K = V = 64, partial last chunk",
+    variant: "la",
+    shape: { B: 1, T: 150, H: 1, K: 64, V: 64, M: 0 },
+    params: { chunk_size: 64 },
+    h0: true,
+  },
+  {
+    name: "default tiles: C = K = V = 64, partial last chunk",
+    variant: "gla",
+    shape: { B: 1, T: 150, H: 1, K: 64, V: 64, M: 0 },
+    params: { chunk_size: 64 },
+    gates: [-0.6, 0],
+    h0: true,
+  },
+  {
     name: "K, V, C not multiples of 4, 4 chunks, partial last",
     variant: "gla",
     shape: { B: 2, T: 39, H: 1, K: 10, V: 6, M: 0 },
@@ -108,7 +123,6 @@ const CASES: Case[] = [
     params: { chunk_size: 24 },
     gates: [-0.6, 0],
     h0: true,
-    tune: { "gla.bwd_d": 8 },
   },
   {
     name: "strong gates near logsigmoid(-10)",
