@@ -76,7 +76,11 @@ export interface DriftEntry {
 }
 
 export interface Provenance {
-  git: { commit: string; dirty: boolean };
+  /**
+   * source (optional, v1): "git" when read from the checkout, "LAB_GIT_COMMIT" when named by
+   * the environment (a copied tree whose .git is absent or stale); dirty is then false.
+   */
+  git: { commit: string; dirty: boolean; source?: "git" | "LAB_GIT_COMMIT" | "unknown" };
   deno: string;
   v8: string;
   typescript: string;
@@ -124,18 +128,20 @@ export async function provenance(
   unavailable: { backend: string; reason: string }[],
 ): Promise<Provenance> {
   const root = new URL("..", import.meta.url).pathname;
-  // A copy without .git (an offline GPU machine) names its commit through LAB_GIT_COMMIT.
-  const commit = (await command("git", ["-C", root, "rev-parse", "HEAD"])) ??
-    Deno.env.get("LAB_GIT_COMMIT") ?? "unknown";
-  const status = await command("git", [
-    "-C",
-    root,
-    "status",
-    "--porcelain",
-    "--untracked-files=no",
-  ]);
+  // A copied tree (an offline GPU machine) names its commit through LAB_GIT_COMMIT, which wins:
+  // such a copy may carry a .git older than its files, whose HEAD and status would mislead.
+  const named = Deno.env.get("LAB_GIT_COMMIT");
+  const head = named ? undefined : await command("git", ["-C", root, "rev-parse", "HEAD"]);
+  const status = head === undefined
+    ? undefined
+    : await command("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"]);
+  const git: Provenance["git"] = named
+    ? { commit: named, dirty: false, source: "LAB_GIT_COMMIT" }
+    : head
+    ? { commit: head, dirty: (status ?? "").length > 0, source: "git" }
+    : { commit: "unknown", dirty: false, source: "unknown" };
   return {
-    git: { commit, dirty: status === undefined ? false : status.length > 0 },
+    git,
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     typescript: Deno.version.typescript,
