@@ -8,6 +8,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { relErr } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
@@ -157,16 +158,6 @@ function makeInputs(c: Case, seed: number): Inputs {
     inputs[name] = tensor("f32", shape, d);
   }
   return inputs;
-}
-
-function relErr(out: ArrayLike<number>, ref: Float64Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(out[i])) return NaN;
-    num += (out[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-300));
 }
 
 if (backend) {

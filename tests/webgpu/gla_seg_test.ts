@@ -6,6 +6,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { forwardMatchesOracle, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
@@ -15,8 +16,7 @@ import {
   type OpRequest,
   type Shape,
 } from "../../bench/ops.ts";
-import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
-import { oracle } from "../../kernels/reference/index.ts";
+import { numel, tensor } from "../../bench/tensor.ts";
 import { mulberry32 as rng } from "../../bench/stats.ts";
 import { planGlaSeg } from "../../kernels/webgpu/gla/seg_fwd.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
@@ -92,16 +92,6 @@ function makeInputs(c: Case, seed: number): Inputs {
   return inputs;
 }
 
-function relErr(out: ArrayLike<number>, ref: Float64Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(out[i])) return NaN;
-    num += (out[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-300));
-}
-
 if (backend) {
   const be = backend;
   after(() => be.close());
@@ -138,36 +128,19 @@ if (backend) {
           };
           const seed = SEED + 7919 * ci;
           const inputs = makeInputs(c, seed);
-          const prev = Deno.env.get("LAB_WEBGPU_TUNE");
-          Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(c.tune));
-          try {
+          await withTune(c.tune, async () => {
             // The case must take the segmented path, with more than one segment where tuned so.
             const plan = planGlaSeg(req, dtype, be.info().limits as DeviceLimits);
             assert.equal(plan.cps, Math.min(c.tune["gla.cps"], plan.NC));
-            const op = await be.prepare(req, inputs, { impl: "chunk", dtype });
-            try {
-              await op.poison();
-              await op.run();
-              const out = await op.read();
-              const x: Record<string, Float64Array> = {};
-              for (const [n, t] of Object.entries(inputs) as [string, Tensor][]) {
-                x[n] = toF64(n === "h0" ? t : cast(t, dtype));
-              }
-              const ref = oracle("gla").forward(x, c.shape, req.params);
-              for (const name of ["o", "final_state"] as const) {
-                const e = relErr(out[name]!.data, ref[name]!);
-                assert.ok(
-                  e <= TOL[dtype],
-                  `${name} rel err ${e} > ${TOL[dtype]} (WEBGPU_TEST_SEED=${SEED})`,
-                );
-              }
-            } finally {
-              op.dispose();
-            }
-          } finally {
-            if (prev === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
-            else Deno.env.set("LAB_WEBGPU_TUNE", prev);
-          }
+            await forwardMatchesOracle(
+              be,
+              req,
+              inputs,
+              dtype,
+              TOL[dtype],
+              `WEBGPU_TEST_SEED=${SEED}`,
+            );
+          });
         });
       }
     });

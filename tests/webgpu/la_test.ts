@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
+import { relErr } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
@@ -136,17 +137,6 @@ function makeInputs(c: Case, seed: number): Inputs {
   if (c.h0) inputs.h0 = randomTensor([B, H, K, V], r, -1, 1);
   if (c.z0) inputs.z0 = randomTensor([B, H, K], r, 0, 2);
   return inputs;
-}
-
-function relErr(out: ArrayLike<number>, ref: Float64Array): number {
-  assert.equal(out.length, ref.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(out[i])) return NaN;
-    num += (out[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-300));
 }
 
 function request(c: Case): OpRequest {

@@ -7,6 +7,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
+import { relErr } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
@@ -47,17 +48,6 @@ function makeInputs(req: OpRequest, seed: number): Inputs {
     inputs[name] = tensor("f32", shape, d);
   }
   return inputs;
-}
-
-function relErr(out: ArrayLike<number>, ref: Float64Array): number {
-  assert.equal(out.length, ref.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(out[i])) return NaN;
-    num += (out[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-300));
 }
 
 const TOL: Record<Dtype, number> = { f64: 1e-12, f32: 2e-4, f16: 2e-2, bf16: 2e-2 };

@@ -1,0 +1,64 @@
+/**
+ * What the WebGPU test files share: the relative error they assert on, a scoped
+ * LAB_WEBGPU_TUNE override, and one forward run checked against the fp64 oracle.
+ */
+import assert from "node:assert/strict";
+import type { Backend } from "../../bench/backends/backend.ts";
+import type { Inputs, OpRequest } from "../../bench/ops.ts";
+import { cast, type Dtype, type Tensor, toF64 } from "../../bench/tensor.ts";
+import { oracle } from "../../kernels/reference/index.ts";
+
+/** ‖out − ref‖ / ‖ref‖; NaN when any output is not finite. */
+export function relErr(out: ArrayLike<number>, ref: Float64Array): number {
+  assert.equal(out.length, ref.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (!Number.isFinite(out[i])) return NaN;
+    num += (out[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}
+
+/** Runs fn with LAB_WEBGPU_TUNE set to `tune`, restoring the previous value after. */
+export async function withTune<T>(tune: Record<string, number>, fn: () => Promise<T>): Promise<T> {
+  const prev = Deno.env.get("LAB_WEBGPU_TUNE");
+  Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(tune));
+  try {
+    return await fn();
+  } finally {
+    if (prev === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
+    else Deno.env.set("LAB_WEBGPU_TUNE", prev);
+  }
+}
+
+/**
+ * One forward of the chunk impl with outputs poisoned first; o and final_state must be within
+ * `tol` of the fp64 oracle run on the inputs as stored (rounded to `dtype`; h0 stays f32).
+ */
+export async function forwardMatchesOracle(
+  be: Backend,
+  req: OpRequest,
+  inputs: Inputs,
+  dtype: Dtype,
+  tol: number,
+  replay: string,
+): Promise<void> {
+  const op = await be.prepare(req, inputs, { impl: "chunk", dtype });
+  try {
+    await op.poison();
+    await op.run();
+    const out = await op.read();
+    const x: Record<string, Float64Array> = {};
+    for (const [n, t] of Object.entries(inputs) as [string, Tensor][]) {
+      x[n] = toF64(n === "h0" ? t : cast(t, dtype));
+    }
+    const ref = oracle(req.variant).forward(x, req.shape, req.params);
+    for (const name of ["o", "final_state"] as const) {
+      const e = relErr(out[name]!.data, ref[name]!);
+      assert.ok(e <= tol, `${name} rel err ${e} > ${tol} (${replay})`);
+    }
+  } finally {
+    op.dispose();
+  }
+}
