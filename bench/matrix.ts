@@ -65,6 +65,8 @@ const BASE: Omit<MatrixSpec, "T" | "backends"> = {
   input_sets: 2,
 };
 
+const GPU_DTYPES: Dtype[] = ["bf16", "f32", "f16"];
+
 export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
   switch (profile) {
     case "smoke":
@@ -89,12 +91,15 @@ export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
       return {
         ...BASE,
         backends: ["cuda", "webgpu", "torch"],
+        // f64 on a GPU is the drift oracle (cuda recurrent), timed only when asked for.
+        dtypes: GPU_DTYPES,
         T: [16384, 65536, 262144, 1048576],
       };
     case "full":
       return {
         ...BASE,
         backends: ["cuda", "webgpu", "torch"],
+        dtypes: GPU_DTYPES,
         T: [16384, 65536, 262144, 1048576],
         max_samples: 300,
         time_cap_s: 20,

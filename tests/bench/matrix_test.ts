@@ -20,6 +20,15 @@ describe("matrix", () => {
     assert.throws(() => parseTokens("1.5M"), InputError);
   });
 
+  it("times f64 on a GPU only when asked (it is the drift oracle there)", () => {
+    for (const p of ["nightly", "full"] as const) {
+      assert.deepEqual(profileSpec(p, true).dtypes, ["bf16", "f32", "f16"]);
+      const asked = applyOverrides(profileSpec(p, true), undefined, { dtype: "f64" });
+      assert.deepEqual(asked.dtypes, ["f64"]);
+    }
+    assert.ok(profileSpec("smoke", false).dtypes.includes("f64"), "the cpu backend is f64 only");
+  });
+
   it("applies config then flags, and names bad values", () => {
     const base = profileSpec("nightly", true);
     const s = applyOverrides(base, { T: ["1K", 2048], H: 2 }, { H: "4", variant: "la,gla" });
