@@ -7,6 +7,7 @@
 #   ci/lease.sh measure [T]      chunk ops fwd/fwdbwd bf16+f32 up to T (default 1M), baselines
 #                                at 16K/64K, WebGPU forward, drift; results JSON in $OUT
 #   ci/lease.sh all [T]          both
+#   ci/lease.sh sweep [T]        WebGPU tile sweeps (LAB_WEBGPU_TUNE grids) at T (1M), per pass
 #   ci/lease.sh full [RUN_DIR]   the full profile (--profile full) for BUDGET seconds (540);
 #                                with RUN_DIR (carried in from the last lease) it resumes that
 #                                run; the run folder lands in $OUT either way
@@ -74,6 +75,19 @@ tokens() { # 1M → 1048576, 256K → 262144 (prof.ts takes plain counts)
   esac
 }
 
+sweep() {
+  local T
+  T=$(tokens "${1:-1M}")
+  step sweep-la 60 $DENO run -A kernels/webgpu/prof.ts --variant la --dtype bf16 \
+    --grid '{"la.cps":[16,32,64,128],"la.sub":[16,32],"la.tt":[32,64]}' "$T"
+  step sweep-gla 60 $DENO run -A kernels/webgpu/prof.ts --variant gla --dtype bf16 \
+    --grid '{"gla.cps":[16,32,64,128],"gla.kt":[4,8,16]}' "$T"
+  step sweep-deltanet 60 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
+    --grid '{"deltanet.cps":[16,32,64],"deltanet.sum_cols":[32,64]}' "$T"
+  step sweep-bwd 120 $DENO run -A kernels/webgpu/prof.ts --variant la,gla --dtype bf16 \
+    --mode fwdbwd --grid '{"la.bwd_d":[8,16],"gla.bwd_d":[8,16]}' "$T"
+}
+
 full() {
   local budget=${BUDGET:-540} run=${1:-}
   if [ -n "$run" ]; then
@@ -88,7 +102,8 @@ case "${1:-}" in
   check) check ;;
   measure) measure "${2:-1M}" ;;
   all) check; measure "${2:-1M}" ;;
+  sweep) sweep "${2:-1M}" ;;
   full) full "${2:-}" ;;
-  *) echo "usage: ci/lease.sh check|measure [T]|all [T]|full [RUN_DIR]" >&2; exit 2 ;;
+  *) echo "usage: ci/lease.sh check|measure [T]|all [T]|sweep [T]|full [RUN_DIR]" >&2; exit 2 ;;
 esac
 echo "== done ($(date -u +%T))" | tee -a "$log"

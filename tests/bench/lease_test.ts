@@ -54,6 +54,19 @@ describe("ci/lease.sh", () => {
     }
   });
 
+  it("sweeps the WebGPU tiles at the given length", async () => {
+    const out = await Deno.makeTempDir({ prefix: "lease-sweep-" });
+    try {
+      const r = await lease(["sweep", "64K"], { DRY_RUN: "1", OUT: out });
+      assert.equal(r.code, 0, r.stderr);
+      const steps = [...r.stdout.matchAll(/^== (\S+) \(.*budget/gm)].map((m) => m[1]);
+      assert.deepEqual(steps, ["sweep-la", "sweep-gla", "sweep-deltanet", "sweep-bwd"]);
+      assert.match(r.stdout, /prof\.ts --variant la --dtype bf16 --grid \{"la\.cps".* 65536/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+
   it("names its usage on a bad step", async () => {
     const r = await lease(["nope"], {});
     assert.equal(r.code, 2);
