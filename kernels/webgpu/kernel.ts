@@ -206,6 +206,29 @@ export function f32Source(buffers: [string, number][]): string {
   ).join("\n");
 }
 
+/**
+ * `ld4_<name>(at, n) -> vec4f` and `st4_<name>(at, n, x)` for f32 buffers: the first n (1…4)
+ * elements from `at`, zero past n when loading. WGSL functions cannot take a storage buffer as a
+ * parameter, so the pair is generated once per buffer instead of written out by hand.
+ */
+export function vec4Accessors(names: string[]): string {
+  return names.map((b) =>
+    `fn ld4_${b}(at: u32, n: u32) -> vec4f {
+  var x = vec4f(${b}[at], 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = ${b}[at + 1u]; }
+  if (n > 2u) { x.z = ${b}[at + 2u]; }
+  if (n > 3u) { x.w = ${b}[at + 3u]; }
+  return x;
+}
+fn st4_${b}(at: u32, n: u32, x: vec4f) {
+  ${b}[at] = x.x;
+  if (n > 1u) { ${b}[at + 1u] = x.y; }
+  if (n > 2u) { ${b}[at + 2u] = x.z; }
+  if (n > 3u) { ${b}[at + 3u] = x.w; }
+}`
+  ).join("\n");
+}
+
 const files = new Map<string, Promise<string>>();
 /** Text of a .wgsl file next to `base` (an import.meta.url), cached. */
 export function wgslFile(base: string, name: string): Promise<string> {

@@ -158,13 +158,19 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
       ),
       await wgslFile(import.meta.url, "../common.wgsl"),
     ].join("\n");
-    const make = async (pass: string, constants: Record<string, number>, libs: string[] = []) =>
+    const make = async (
+      pass: string,
+      constants: Record<string, number>,
+      libs: string[] = [],
+      prefix = "",
+    ) =>
       compile(
         device,
         `deltanet/${pass}/${plan.dtype}`,
         layout,
         [
           head,
+          prefix,
           ...await Promise.all([...libs, `${pass}.wgsl`].map((f) => wgslFile(import.meta.url, f))),
         ]
           .join("\n"),

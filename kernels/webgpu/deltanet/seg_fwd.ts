@@ -12,7 +12,7 @@
  */
 import type { OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
-import { type DeviceLimits, type Pass, settled, tuned } from "../kernel.ts";
+import { type DeviceLimits, type Pass, settled, tuned, vec4Accessors } from "../kernel.ts";
 
 /** Pipeline constants of one walk (seg_sum without NA) and its grid's third dimension. */
 interface Walk {
@@ -134,8 +134,9 @@ export function segWorkspace(seg: DeltaSeg, req: OpRequest): number {
 }
 
 /**
- * The segmented forward's passes, `prep` (chunk_prep.wgsl) first; `make(pass, constants, libs)`
- * compiles a WGSL file of this folder against the builder's layout, the named files before it.
+ * The segmented forward's passes, `prep` (chunk_prep.wgsl) first; `make(pass, constants, libs,
+ * prefix)` compiles a WGSL file of this folder against the builder's layout, `prefix` and the
+ * named files before it.
  */
 export async function segPasses(
   seg: DeltaSeg,
@@ -145,13 +146,15 @@ export async function segPasses(
     pass: string,
     constants: Record<string, number>,
     libs: string[],
+    prefix: string,
   ) => Promise<GPUComputePipeline>,
 ): Promise<Pass[]> {
   const libs = ["seg_common.wgsl"];
+  const access = vec4Accessors(["wsw", "wsk", "wsq", "wsp", "wsu", "wsg"]);
   const [sum, scan, out] = await settled([
-    make("seg_sum", seg.sum.consts, libs),
-    make("seg_scan", seg.scan.consts, libs),
-    make("seg_out", seg.out.consts, libs),
+    make("seg_sum", seg.sum.consts, libs, access),
+    make("seg_scan", seg.scan.consts, libs, access),
+    make("seg_out", seg.out.consts, libs, access),
   ]);
   // "seg" labels say in per-pass times which forward ran (a tile that does not fit falls back
   // to the sequential pass).

@@ -134,29 +134,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 }
 
-fn ld4_wsq(at: u32, n: u32) -> vec4f {
-  var x = vec4f(wsq[at], 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = wsq[at + 1u]; }
-  if (n > 2u) { x.z = wsq[at + 2u]; }
-  if (n > 3u) { x.w = wsq[at + 3u]; }
-  return x;
-}
 
-fn ld4_wsp(at: u32, n: u32) -> vec4f {
-  var x = vec4f(wsp[at], 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = wsp[at + 1u]; }
-  if (n > 2u) { x.z = wsp[at + 2u]; }
-  if (n > 3u) { x.w = wsp[at + 3u]; }
-  return x;
-}
 
-fn ld4_wsu(at: u32, n: u32) -> vec4f {
-  var x = vec4f(wsu[at], 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = wsu[at + 1u]; }
-  if (n > 2u) { x.z = wsu[at + 2u]; }
-  if (n > 3u) { x.w = wsu[at + 3u]; }
-  return x;
-}
 
 // Output row t0 + t, columns col…col+3 (scaled), in pairs so that a bf16 word is written whole.
 fn store_o(bh: u32, t0: u32, t: u32, len: u32, col: u32, o: vec4f) {
