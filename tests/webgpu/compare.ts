@@ -2,9 +2,10 @@
  * What the WebGPU test files share: the relative error they assert on, a scoped
  * LAB_WEBGPU_TUNE override, and one forward run checked against the fp64 oracle.
  */
+import { it } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend } from "../../bench/backends/backend.ts";
-import type { Inputs, OpRequest } from "../../bench/ops.ts";
+import type { Inputs, OpRequest, Variant } from "../../bench/ops.ts";
 import { cast, type Dtype, type Tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 
@@ -61,4 +62,65 @@ export async function forwardMatchesOracle(
   } finally {
     op.dispose();
   }
+}
+
+const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 } as const;
+
+/** A forward case of a tiled path: its name, shape and the tile overrides that select it. */
+export interface TunedCase {
+  name: string;
+  shape: OpRequest["shape"];
+  tune: Record<string, number>;
+}
+
+/**
+ * Registers one test per storage dtype of `variant`'s chunk impl and per case: under the case's
+ * tile overrides, `checkPlan` asserts the intended path was planned, then the forward must match
+ * the fp64 oracle. bf16 with an odd V must be refused (packed pairs), never silently wrong; a
+ * dtype the device lacks is skipped with the reason.
+ */
+export function tunedForwardTests<C extends TunedCase>(
+  be: Backend,
+  variant: Variant,
+  cases: C[],
+  opts: {
+    seed: number;
+    request: (c: C) => OpRequest;
+    inputs: (c: C, seed: number) => Inputs;
+    checkPlan: (c: C, req: OpRequest, dtype: "f32" | "f16" | "bf16") => void;
+  },
+): void {
+  const offered = be.impls().find((i) => i.variant === variant && i.impl === "chunk");
+  cases.forEach((c, ci) => {
+    for (const dtype of ["f32", "f16", "bf16"] as const) {
+      if (!offered?.dtypes.includes(dtype)) {
+        it.skip(`${c.name} ${dtype} (this device has no ${dtype} storage)`, () => {});
+        continue;
+      }
+      if (dtype === "bf16" && c.shape.V % 2 !== 0) {
+        it(`${c.name} bf16 is refused with odd V`, async () => {
+          await assert.rejects(
+            be.prepare(opts.request(c), opts.inputs(c, opts.seed), { impl: "chunk", dtype }),
+            /even V/,
+          );
+        });
+        continue;
+      }
+      it(`${c.name} ${dtype}`, async () => {
+        const req = opts.request(c);
+        const inputs = opts.inputs(c, opts.seed + 7919 * ci);
+        await withTune(c.tune, async () => {
+          opts.checkPlan(c, req, dtype);
+          await forwardMatchesOracle(
+            be,
+            req,
+            inputs,
+            dtype,
+            TOL[dtype],
+            `WEBGPU_TEST_SEED=${opts.seed}`,
+          );
+        });
+      });
+    }
+  });
 }

@@ -4,16 +4,15 @@
  * not multiples of 4, one segment, strong and zero gates, with and without h0, in every storage
  * dtype. Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
-import { after, describe, it } from "node:test";
+import { after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { forwardMatchesOracle, withTune } from "./compare.ts";
+import { tunedForwardTests } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
   type InputName,
   type Inputs,
   inputShape,
-  type OpRequest,
   type Shape,
 } from "../../bench/ops.ts";
 import { numel, tensor } from "../../bench/tensor.ts";
@@ -23,7 +22,6 @@ import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
 
 const backend = await webgpuOrReport("webgpu gla segmented forward tests");
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
-const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 };
 
 interface Case {
   name: string;
@@ -96,53 +94,20 @@ if (backend) {
   const be = backend;
   after(() => be.close());
   describe("webgpu gla segmented forward vs fp64 oracle", () => {
-    CASES.forEach((c, ci) => {
-      for (const dtype of ["f32", "f16", "bf16"] as const) {
-        const offered = be.impls().find((i) => i.variant === "gla" && i.impl === "chunk");
-        if (!offered?.dtypes.includes(dtype)) {
-          it.skip(`${c.name} ${dtype} (this device has no ${dtype} storage)`, () => {});
-          continue;
-        }
-        if (dtype === "bf16" && c.shape.V % 2 !== 0) {
-          // Packed bf16 pairs need an even V: the request is refused, never silently wrong.
-          it(`${c.name} bf16 is refused with odd V`, async () => {
-            const req: OpRequest = {
-              variant: "gla",
-              mode: "fwd",
-              params: { ...defaultParams("gla", c.shape.K), chunk_size: c.chunk },
-              shape: c.shape,
-            };
-            await assert.rejects(
-              be.prepare(req, makeInputs(c, SEED), { impl: "chunk", dtype }),
-              /even V/,
-            );
-          });
-          continue;
-        }
-        it(`${c.name} ${dtype}`, async () => {
-          const req: OpRequest = {
-            variant: "gla",
-            mode: "fwd",
-            params: { ...defaultParams("gla", c.shape.K), chunk_size: c.chunk },
-            shape: c.shape,
-          };
-          const seed = SEED + 7919 * ci;
-          const inputs = makeInputs(c, seed);
-          await withTune(c.tune, async () => {
-            // The case must take the segmented path, with more than one segment where tuned so.
-            const plan = planGlaSeg(req, dtype, be.info().limits as DeviceLimits);
-            assert.equal(plan.cps, Math.min(c.tune["gla.cps"], plan.NC));
-            await forwardMatchesOracle(
-              be,
-              req,
-              inputs,
-              dtype,
-              TOL[dtype],
-              `WEBGPU_TEST_SEED=${SEED}`,
-            );
-          });
-        });
-      }
+    tunedForwardTests(be, "gla", CASES, {
+      seed: SEED,
+      request: (c) => ({
+        variant: "gla",
+        mode: "fwd",
+        params: { ...defaultParams("gla", c.shape.K), chunk_size: c.chunk },
+        shape: c.shape,
+      }),
+      inputs: makeInputs,
+      // The case must take the segmented path, with more than one segment where tuned so.
+      checkPlan: (c, req, dtype) => {
+        const plan = planGlaSeg(req, dtype, be.info().limits as DeviceLimits);
+        assert.equal(plan.cps, Math.min(c.tune["gla.cps"], plan.NC));
+      },
     });
   });
 }
