@@ -162,7 +162,7 @@ export function planChunk(
 /**
  * Tiles of the per-chunk backward passes (bwd_common.wgsl): 4×4 register tiles over ⌈·/4⌉
  * grids of C, K, V, one invocation per tile of a pass's largest grid, and products streamed over
- * slabs of depth D, halved from the `<variant>.bwd_d` knob (16) until workgroup memory fits.
+ * slabs of depth D, halved from the `<variant>.bwd_d` knob (la 8, gla 16) until workgroup memory fits.
  */
 function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaBackwardPlan {
   const { K, V } = req.shape;
@@ -214,7 +214,10 @@ function planBackward(req: OpRequest, limits: DeviceLimits, gated: boolean): LaB
   };
   const maxShared = limits.maxComputeWorkgroupStorageSize;
   const fits = (D: number) => Math.max(...Object.values(sizes(D).shared)) <= maxShared;
-  let D = 4 * Math.max(1, Math.floor(tuned(`${req.variant}.bwd_d`, 16) / 4));
+  // Defaults from the H100 sweep at 1M bf16 (docs/perf-notes.md): la 8 (182 vs 198 ms fwd+bwd),
+  // gla 16 (293 vs 334 ms).
+  const bwdD = tuned(`${req.variant}.bwd_d`, req.variant === "la" ? 8 : 16);
+  let D = 4 * Math.max(1, Math.floor(bwdD / 4));
   while (D > 4 && !fits(D)) D = 4 * Math.ceil(D / 8);
   if (!fits(D)) {
     throw new Unsupported(
