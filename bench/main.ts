@@ -16,7 +16,14 @@ import {
   profileSpec,
 } from "./matrix.ts";
 import { InputError } from "./ops.ts";
-import { type Cell, provenance, type Results, SCHEMA, writeJsonAtomic } from "./results.ts";
+import {
+  type Cell,
+  gitProvenance,
+  provenance,
+  type Results,
+  SCHEMA,
+  writeJsonAtomic,
+} from "./results.ts";
 import { Progress } from "./progress.ts";
 import { finish, newCell } from "./runner.ts";
 import { TORCH_IMPLS } from "./backends/torch_impls.ts";
@@ -52,7 +59,8 @@ Output:
   --cuda-library P   CUDA kernel library (else $LAK_LIBRARY, else build/liblak.so)
   --no-report        skip report.html
   --resume DIR       continue an interrupted run in DIR (its flags and seed are reused;
-                     cells already in DIR/results.jsonl are kept)
+                     cells already in DIR/results.jsonl are kept); only at the commit
+                     the run started with (LAB_GIT_COMMIT or the checkout's HEAD)
   --cell-timeout S   seconds a cell may take before its worker is killed   [900]
   --dry-run          print the planned cells (one id per line) and exit
   -h, --help         this text
@@ -102,7 +110,20 @@ async function main(args: string[]): Promise<number> {
   }
   const resume = values.resume ? await loadResume(values.resume) : undefined;
   const args_ = resume ? resume.argv : args;
+  const git = await gitProvenance();
   if (resume) {
+    // One run, one code version: cells timed by two commits must not share a results.json.
+    if (resume.git && resume.git.commit !== git.commit) {
+      throw new InputError(
+        `--resume '${resume.dir}': that run started at commit ${resume.git.commit}, this tree ` +
+          `is at ${git.commit}; start a new run (or check out ${resume.git.commit})`,
+      );
+    }
+    if (git.dirty || resume.git?.dirty) {
+      console.error(
+        `bench: warning: uncommitted changes; cannot tell whether ${resume.dir} ran this code`,
+      );
+    }
     console.error(`bench: resuming ${resume.dir} (${resume.done.length} cells already done)`);
   }
   const v = resume ? parseFlags(args_, FLAGS).values : values;
@@ -179,6 +200,7 @@ async function main(args: string[]): Promise<number> {
       profile,
       argv: args,
       seed,
+      git,
     });
   }
   console.error(
@@ -252,12 +274,14 @@ interface Resume {
   started_at: string;
   argv: string[];
   seed: number;
+  /** The code the run started with (absent in run folders older than this check). */
+  git?: { commit: string; dirty: boolean };
   done: Cell[];
 }
 
 /** The interrupted run's identity and the cells it finished (results.jsonl). */
 async function loadResume(dir: string): Promise<Resume> {
-  let run: { id: string; started_at: string; argv: string[]; seed: number };
+  let run: Omit<Resume, "dir" | "done">;
   try {
     run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
   } catch (e) {

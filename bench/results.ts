@@ -123,10 +123,8 @@ async function cpuModel(): Promise<string> {
   }
 }
 
-export async function provenance(
-  devices: DeviceInfo[],
-  unavailable: { backend: string; reason: string }[],
-): Promise<Provenance> {
+/** The code that runs: LAB_GIT_COMMIT when set, else the checkout's HEAD and whether it is dirty. */
+export async function gitProvenance(): Promise<Provenance["git"]> {
   const root = new URL("..", import.meta.url).pathname;
   // A copied tree (an offline GPU machine) names its commit through LAB_GIT_COMMIT, which wins:
   // such a copy may carry a .git older than its files, whose HEAD and status would mislead.
@@ -135,11 +133,18 @@ export async function provenance(
   const status = head === undefined
     ? undefined
     : await command("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"]);
-  const git: Provenance["git"] = named
+  return named
     ? { commit: named, dirty: false, source: "LAB_GIT_COMMIT" }
     : head
     ? { commit: head, dirty: (status ?? "").length > 0, source: "git" }
     : { commit: "unknown", dirty: false, source: "unknown" };
+}
+
+export async function provenance(
+  devices: DeviceInfo[],
+  unavailable: { backend: string; reason: string }[],
+): Promise<Provenance> {
+  const git = await gitProvenance();
   return {
     git,
     deno: Deno.version.deno,

@@ -63,5 +63,15 @@ describe("bench failure isolation", () => {
     assert.equal(resumed.run.id, res.run.id);
     assert.equal(resumed.run.seed, res.run.seed);
     assert.deepEqual(resumed.cells.map((c: Cell) => c.status), res.cells.map((c) => c.status));
+
+    // A run folder from another commit is refused: one results.json, one code version.
+    const run = JSON.parse(await Deno.readTextFile(`${runDir}/run.json`));
+    assert.equal(typeof run.git.commit, "string");
+    run.git.commit = "0000000000000000000000000000000000000000";
+    await Deno.writeTextFile(`${runDir}/run.json`, JSON.stringify(run));
+    const other = await runScript("bench/main.ts", [`--resume=${runDir}`]);
+    assert.equal(other.code, 1, other.stderr);
+    assert.match(other.stderr, /that run started at commit 0{40}, this tree is at /);
+    assert.doesNotMatch(other.stderr, /^\s+at /m);
   });
 });
