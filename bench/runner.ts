@@ -35,28 +35,37 @@ export async function runCell(
     }
     // The gate prepared and ran one full-size op: its footprint is what a user of the op pays.
     const opPeak = backend.memory().peak_bytes;
-    // Further input sets are rotated when they fit; one that does not leaves fewer sets, not
-    // an oom cell (the op itself fitted).
-    let note = "";
-    for (let i = 1; i < spec.input_sets; i++) {
-      try {
-        ops.push(await backend.prepare(req, { random: { seed: seed + i } }, { impl, dtype }));
-      } catch (e) {
-        if (!(e instanceof OutOfMemory)) throw e;
-        note = `${ops.length} of ${spec.input_sets} input sets (the next did not fit)`;
-        break;
-      }
-    }
     const cold = spec.timing === "cold";
     const part = planned.mode === "bwd" ? "bwd" : "all";
     // Warm-up runs one at a time so a slow op (seconds per run) stops warming once a quarter
-    // of the time cap has gone to it; each input set still runs at least once.
+    // of the time cap has gone to it. An op whose first run alone takes that long keeps one
+    // input set: rotating sets (to keep inputs out of L2) means nothing at that size, and each
+    // set would cost another run before the first sample.
     const warm: number[] = [];
     const warmBudgetMs = (spec.time_cap_s * 1000) / 4;
-    for (const op of ops) {
-      for (let i = 0; i < spec.warmup; i++) {
-        warm.push(...await op.time({ cold, samples: 1, part }));
-        if (warm.reduce((a, b) => a + b, 0) >= warmBudgetMs) break;
+    const warmed = () => warm.reduce((a, b) => a + b, 0) >= warmBudgetMs;
+    warm.push(...await ops[0].time({ cold, samples: 1, part }));
+    let note = "";
+    if (warmed() && spec.input_sets > 1) {
+      note = `1 of ${spec.input_sets} input sets (one run takes ${
+        (warm[0] / 1000).toPrecision(3)
+      } s)`;
+    } else {
+      // Further input sets are rotated when they fit; one that does not leaves fewer sets,
+      // not an oom cell (the op itself fitted).
+      for (let i = 1; i < spec.input_sets; i++) {
+        try {
+          ops.push(await backend.prepare(req, { random: { seed: seed + i } }, { impl, dtype }));
+        } catch (e) {
+          if (!(e instanceof OutOfMemory)) throw e;
+          note = `${ops.length} of ${spec.input_sets} input sets (the next did not fit)`;
+          break;
+        }
+      }
+      for (const [n, op] of ops.entries()) {
+        for (let i = n === 0 ? 1 : 0; i < spec.warmup && !(warmed() && i > 0); i++) {
+          warm.push(...await op.time({ cold, samples: 1, part }));
+        }
       }
     }
     const samples: number[] = [];

@@ -1,0 +1,75 @@
+/**
+ * runCell's warm-up and input-set rotation, on the cpu backend with each prepared op's clock
+ * replaced by a fixed per-run time, so "slow" and "fast" ops are exact and instant.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Backend, PreparedOp } from "../../bench/backends/backend.ts";
+import { CpuBackend } from "../../bench/backends/cpu.ts";
+import { cellId, type MatrixSpec, type PlannedCell, profileSpec } from "../../bench/matrix.ts";
+import { runCell } from "../../bench/runner.ts";
+
+/** The cpu backend, but every prepared op reports `runMs` per timed run; counts what ran. */
+function clocked(runMs: number) {
+  const cpu = new CpuBackend();
+  const seen = { prepared: 0, timedRuns: 0 };
+  const backend: Backend = {
+    name: cpu.name,
+    info: () => cpu.info(),
+    impls: () => cpu.impls(),
+    memory: () => cpu.memory(),
+    resetPeak: () => cpu.resetPeak(),
+    close: () => cpu.close(),
+    async prepare(...args: Parameters<Backend["prepare"]>): Promise<PreparedOp> {
+      const op = await cpu.prepare(...args);
+      seen.prepared++;
+      return {
+        workspaceBytes: op.workspaceBytes,
+        poison: () => op.poison(),
+        run: () => op.run(),
+        read: () => op.read(),
+        inputs: (tokens) => op.inputs(tokens),
+        time: (opts) => {
+          seen.timedRuns += opts.samples;
+          return Promise.resolve(Array(opts.samples).fill(runMs));
+        },
+        dispose: () => op.dispose(),
+      };
+    },
+  };
+  return { backend, seen };
+}
+
+const spec: MatrixSpec = {
+  ...profileSpec("smoke", false),
+  time_cap_s: 4,
+  warmup: 3,
+  input_sets: 2,
+  min_samples: 3,
+  max_samples: 6,
+};
+const base = { backend: "cpu", variant: "la", impl: "recurrent", dtype: "f64", mode: "fwd" };
+const planned = { ...base, T: 64 } as Omit<PlannedCell, "id">;
+const cell: PlannedCell = { ...planned, id: cellId(planned, spec) };
+
+describe("runCell warm-up and input sets", () => {
+  it("rotates every input set and warms each when a run is short", async () => {
+    const { backend, seen } = clocked(1);
+    const c = await runCell(backend, cell, spec, 7);
+    assert.equal(c.status, "ok", c.message);
+    // The gate's op plus one more input set.
+    assert.equal(seen.prepared, 2);
+    assert.equal(c.message, "");
+    // 3 warm-up runs per set, then samples (a constant clock meets the CI target at once).
+    assert.equal(seen.timedRuns, 6 + c.samples_ms.length);
+  });
+
+  it("keeps one input set and one warm-up run when a run takes the warm-up budget", async () => {
+    const { backend, seen } = clocked(1000); // a quarter of the 4 s cap
+    const c = await runCell(backend, cell, spec, 7);
+    assert.equal(c.status, "ok", c.message);
+    assert.equal(seen.prepared, 1);
+    assert.equal(c.message, "1 of 2 input sets (one run takes 1.00 s)");
+    assert.equal(seen.timedRuns, 1 + c.samples_ms.length);
+  });
+});
