@@ -24,6 +24,7 @@ import {
   SCHEMA,
   writeJsonAtomic,
 } from "./results.ts";
+import { RunTimePredictor } from "./predict.ts";
 import { Progress } from "./progress.ts";
 import { finish, newCell } from "./runner.ts";
 import { TORCH_IMPLS } from "./backends/torch_impls.ts";
@@ -61,7 +62,9 @@ Output:
   --resume DIR       continue an interrupted run in DIR (its flags and seed are reused;
                      cells already in DIR/results.jsonl are kept); only at the commit
                      the run started with (LAB_GIT_COMMIT or the checkout's HEAD)
-  --cell-timeout S   seconds a cell may take before its worker is killed   [900]
+  --cell-timeout S   seconds a cell may take before its worker is killed; a cell predicted
+                     (from the same series at a smaller T, scaled by declared FLOPs) to
+                     need more than this for 3 runs is skipped with the prediction   [900]
   --dry-run          print the planned cells (one id per line) and exit
   -h, --help         this text
 
@@ -218,23 +221,30 @@ async function main(args: string[]): Promise<number> {
     append: true,
   });
   const progress = new Progress(cells.length);
+  const predictor = new RunTimePredictor();
   const done: Cell[] = [];
   for (const [i, planned] of cells.entries()) {
     const before = previous.get(planned.id);
     if (before) {
       done.push(before);
+      predictor.record(before);
       continue;
     }
     progress.start(i, planned.id);
     const worker = active.find((w) => w.name === planned.backend);
-    const cell = worker
-      ? await worker.run(planned, spec, (seed + i * 1_000_003) >>> 0, cellTimeout * 1000)
-      : finish(
-        newCell(planned, spec).cell,
+    const fresh = newCell(planned, spec).cell;
+    const tooSlow = predictor.skipReason(planned, fresh.work.flops, cellTimeout);
+    const cell = !worker
+      ? finish(
+        fresh,
         "skipped",
         external.find((x) => x.name === planned.backend)?.reason ?? "backend unavailable",
-      );
+      )
+      : tooSlow
+      ? finish(fresh, "skipped", tooSlow)
+      : await worker.run(planned, spec, (seed + i * 1_000_003) >>> 0, cellTimeout * 1000);
     done.push(cell);
+    predictor.record(cell);
     await jsonl.write(new TextEncoder().encode(JSON.stringify(cell) + "\n"));
     progress.finish(i, cell);
   }

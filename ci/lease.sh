@@ -8,9 +8,10 @@
 #                                at 16K/64K, WebGPU forward, drift; results JSON in $OUT
 #   ci/lease.sh all [T]          both
 #   ci/lease.sh sweep [T]        WebGPU tile sweeps (LAB_WEBGPU_TUNE grids) at T (1M), per pass
-#   ci/lease.sh full [RUN_DIR]   the full profile (--profile full) for BUDGET seconds (540);
-#                                with RUN_DIR (carried in from the last lease) it resumes that
-#                                run; the run folder lands in $OUT either way
+#   ci/lease.sh full [RUN_DIR]   the full profile (--profile full) for BUDGET seconds (540),
+#                                cells cut at CELL_TIMEOUT (BUDGET/2); with RUN_DIR (carried
+#                                in from the last lease) it resumes that run (same commit);
+#                                the run folder lands in $OUT either way
 #   DRY_RUN=1 ci/lease.sh ...    print the steps instead of running them
 #
 # Environment: OUT (default out/lease), LAB_GIT_COMMIT (the commit, since .git does not
@@ -94,7 +95,10 @@ full() {
     step bench-full "$budget" $DENO task bench --resume "$run" --no-report
     [ "${DRY_RUN:-0}" = 1 ] || cp -r "$run" "$OUT/"
   else
-    step bench-full "$budget" $DENO task bench --profile full --no-report --out "$OUT/full"
+    # Cells end well inside the lease (a cell cut by the lease would rerun on every resume);
+    # one predicted to need longer is skipped with the prediction (bench --help).
+    step bench-full "$budget" $DENO task bench --profile full --no-report \
+      --cell-timeout "${CELL_TIMEOUT:-$((budget / 2))}" --out "$OUT/full"
   fi
 }
 

@@ -45,7 +45,10 @@ describe("ci/lease.sh", () => {
       const fresh = await lease(["full"], { DRY_RUN: "1", OUT: out, BUDGET: "300" });
       assert.equal(fresh.code, 0, fresh.stderr);
       assert.match(fresh.stdout, /== bench-full \(.*budget 300s\)/);
-      assert.match(fresh.stdout, /bench --profile full --no-report --out \S+\/full/);
+      assert.match(
+        fresh.stdout,
+        /bench --profile full --no-report --cell-timeout 150 --out \S+\/full/,
+      );
       const again = await lease(["full", "out/full/RUN"], { DRY_RUN: "1", OUT: out });
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stdout, /bench --resume out\/full\/RUN --no-report/);
