@@ -13,8 +13,10 @@
  *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ.
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
+import type { OpRequest } from "../../../bench/ops.ts";
 import {
   compile,
+  type DeviceLimits,
   f32Source,
   ioSource,
   type KernelBuilder,
@@ -23,6 +25,8 @@ import {
   type Plan,
   settled,
   type Storage,
+  tuned,
+  vec4Accessors,
   wgslFile,
 } from "../kernel.ts";
 import { paramsBlock } from "../la/chunk_fwd.ts";
@@ -59,6 +63,50 @@ const BIND = {
 
 const VS = 16; // state columns per pass-2 workgroup, as in chunk_rec.wgsl
 
+/** chunk_prep2.wgsl's invocations and the rows per block of its inverse. */
+const PREP2_WG = 256;
+const PREP2_BS = 16;
+
+/**
+ * chunk_prep2.wgsl's constants for the segmented forward, or undefined when `deltanet.prep` is 1
+ * or its workgroup does not fit the device (chunk_prep.wgsl then runs, as before).
+ */
+export function planPrep2(
+  req: OpRequest,
+  C: number,
+  limits: DeviceLimits,
+): Record<string, number> | undefined {
+  const version = tuned("deltanet.prep", 2);
+  if (version !== 1 && version !== 2) {
+    throw new Error(`LAB_WEBGPU_TUNE deltanet.prep must be 1 or 2, got ${version}`);
+  }
+  if (version === 1) return undefined;
+  const { K, V } = req.shape;
+  const WG = Math.min(
+    PREP2_WG,
+    limits.maxComputeInvocationsPerWorkgroup,
+    limits.maxComputeWorkgroupSizeX,
+  );
+  const RK = Math.ceil(K / 4), RV = Math.ceil(V / 4), RT = Math.ceil(C / 4);
+  const RX = Math.max(RK, RV);
+  const NB = Math.ceil(C / PREP2_BS);
+  const XS = Math.max(4 * RT * RX, Math.ceil((NB - 1) * PREP2_BS * PREP2_BS / 4));
+  const pow2 = (x: number) => (x & (x - 1)) === 0;
+  const shared = 16 * (4 * RT * RK + XS) + 4 * C * C;
+  if (C > WG || shared > limits.maxComputeWorkgroupStorageSize) return undefined;
+  return {
+    WG,
+    RK,
+    RV,
+    RT,
+    RX,
+    XS,
+    KSW: pow2(RK) ? RK - 1 : 0,
+    XSW: pow2(RX) ? RX - 1 : 0,
+    ASW: pow2(C) ? Math.min(C, 32) - 1 : 0,
+  };
+}
+
 interface DeltaPlan extends Plan {
   dtype: Storage;
   C: number;
@@ -67,6 +115,8 @@ interface DeltaPlan extends Plan {
   recWG: number;
   /** The segmented forward's tiles (mode fwd, where they fit). */
   seg?: DeltaSeg;
+  /** chunk_prep2.wgsl's constants when the segmented forward takes it (deltanet.prep = 2). */
+  prep2?: Record<string, number>;
 }
 
 export const deltanetChunk: KernelBuilder<DeltaPlan> = {
@@ -126,7 +176,8 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
         if (!(e instanceof Unsupported)) throw e;
       }
     }
-    return { dtype, C, NC, prepWG, recWG, workspace, seg };
+    const prep2 = seg ? planPrep2(req, C, limits) : undefined;
+    return { dtype, C, NC, prepWG, recWG, workspace, seg, prep2 };
   },
   async build(device, plan, req, has) {
     const layout = layoutFor(device, "deltanet/chunk", BIND);
@@ -179,7 +230,14 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
     const BH = req.shape.B * req.shape.H;
     const prepConsts = { WG: plan.prepWG, DM: Math.max(K, V) };
     if (plan.seg) {
-      const prep = await make("chunk_prep", prepConsts);
+      const prep = plan.prep2
+        ? await make(
+          "chunk_prep2",
+          plan.prep2,
+          [],
+          vec4Accessors(["wsq", "wsk", "wsw", "wsu", "wsp"]),
+        )
+        : await make("chunk_prep", prepConsts);
       return {
         layout,
         bindings: BIND,
