@@ -1,9 +1,10 @@
 /**
- * la's segmented forward with either output pass (`la.out`: 1 = seg_out.wgsl, 2 =
- * seg_out2.wgsl) against the fp64 oracle, in every storage dtype: several segments and steps per
- * segment, T not a multiple of the chunk or the step, B·H > 1, h0 and z0, normalize on and off,
- * K and V not multiples of 4, and seg_out2's three invocation counts (`la.out_nt`). Same adapter
- * policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
+ * la's segmented forward with either version of its state and output passes (`la.state`,
+ * `la.out`: 1 = seg_state.wgsl / seg_out.wgsl, 2 = seg_state2.wgsl / seg_out2.wgsl) against the
+ * fp64 oracle, in every storage dtype: several segments and steps per segment, T not a multiple
+ * of the chunk or the step, B·H > 1, h0 and z0, normalize on and off, K and V not multiples of 4,
+ * and version 2's three invocation counts (`la.out_nt`, `la.state_nt`). Same adapter policy as
+ * the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -57,23 +58,37 @@ const CASES: Case[] = [
   ...[1, 2].flatMap((out) =>
     BASE.map((c, i) => ({
       ...c,
-      name: `la.out=${out}: ${c.name}`,
-      tune: { "la.out": out, "la.cps": CPS[i] },
+      name: `la.out=la.state=${out}: ${c.name}`,
+      tune: { "la.out": out, "la.state": out, "la.cps": CPS[i] },
     }))
   ),
   {
     ...BASE[0],
-    name: "la.out=2, 64 invocations, L=12: K=V=64, T=300, normalize=false, h0",
+    name: "la.out=la.state=2, 64 invocations, L=12, TT=7: K=V=64, T=300, normalize=false, h0",
     params: { chunk_size: 64, normalize: false, scale: 0.3 },
     z0: false,
-    tune: { "la.out": 2, "la.out_nt": 64, "la.cps": 2, "la.sub": 12 },
+    tune: {
+      "la.out": 2,
+      "la.out_nt": 64,
+      "la.state_nt": 64,
+      "la.cps": 2,
+      "la.sub": 12,
+      "la.tt": 7,
+    },
   },
   {
     ...BASE[1],
-    name: "la.out=2, 256 invocations, L=8: K=16 V=12, T=150, normalize, h0+z0",
+    name: "la.out=la.state=2, 256 invocations, L=8, TT=5: K=16 V=12, T=150, normalize, h0+z0",
     params: { chunk_size: 16 },
     z0: true,
-    tune: { "la.out": 2, "la.out_nt": 256, "la.cps": 3, "la.sub": 8 },
+    tune: {
+      "la.out": 2,
+      "la.out_nt": 256,
+      "la.state_nt": 256,
+      "la.cps": 3,
+      "la.sub": 8,
+      "la.tt": 5,
+    },
   },
 ];
 
@@ -128,7 +143,9 @@ if (backend) {
       checkPlan: (c, req, dtype) => {
         const plan = planLaSeg(req, dtype, be.info().limits as DeviceLimits);
         assert.equal(plan.outVersion, c.tune["la.out"]);
+        assert.equal(plan.stateVersion, c.tune["la.state"] ?? 2);
         if (plan.out2) assert.equal(plan.out2.NT, c.tune["la.out_nt"] ?? 128);
+        if (plan.state2) assert.equal(plan.state2.NT, c.tune["la.state_nt"] ?? 128);
         assert.ok(plan.NSEG > 1 || c.shape.T <= plan.cps * plan.C);
       },
     });

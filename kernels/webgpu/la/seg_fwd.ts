@@ -46,6 +46,13 @@ export interface LaSegPlan extends Plan {
    */
   outVersion: 1 | 2;
   out2?: OutV2Tiles;
+  /**
+   * seg_state version (`la.state`): 1 = seg_state.wgsl, 2 = seg_state2.wgsl (K, V ≤ 64) with
+   * its tiles (`state2`: TT tokens per tile, NT invocations, SR × SC4 state tiles, PF prefetch
+   * vec4s per invocation per tensor).
+   */
+  stateVersion: 1 | 2;
+  state2?: { TT: number; NT: number; SR: number; SC4: number; PF: number };
   scan: { WG: number };
   /** Workgroup-memory bytes of seg_state and seg_out. */
   shared: { state: number; out: number };
@@ -67,6 +74,14 @@ export interface OutV2Tiles {
 /** Vec4 columns K and V are padded to in seg_out2.wgsl's workgroup memory (K, V ≤ 64). */
 const D4 = 16;
 
+/** State tiles [SR rows, SC4 vec4 columns] of one invocation, by invocations (64 × 64 state). */
+const STATE_TILES: Record<number, [number, number]> = { 64: [8, 2], 128: [8, 1], 256: [4, 1] };
+
+/** Workgroup-memory bytes of seg_state2.wgsl at TT tokens per tile. */
+export function stateV2Shared(TT: number): number {
+  return 2 * 16 * TT * D4;
+}
+
 /** Workgroup-memory bytes of seg_out2.wgsl at L tokens per step. */
 export function outV2Shared(L: number): number {
   return 16 * (3 * L * D4 + 4 * D4 * D4 + L * (L / 4) + D4) + 4 * L;
@@ -77,7 +92,7 @@ export function outV2Shared(L: number): number {
  * undefined when they do not tile: one S tile per invocation, O and A grids of at most NT.
  */
 export function outV2Tiles(L: number, NT: number): OutV2Tiles | undefined {
-  const S = { 64: [8, 2], 128: [8, 1], 256: [4, 1] }[NT];
+  const S = STATE_TILES[NT];
   if (!S || L % 4 !== 0) return undefined;
   const OC4 = NT === 64 ? 2 : 1;
   const divisors = [1, 2, 4, 8, 16, 32, 64].filter((d) => L % d === 0);
@@ -160,6 +175,16 @@ export function planLaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits):
     const tiles = outV2Tiles(l, nt);
     if (tiles && outV2Shared(l) <= maxShared && nt <= maxInv) out2 = tiles;
   }
+  let state2: LaSegPlan["state2"];
+  if (tuned("la.state", 2) === 2 && K <= 4 * D4 && V <= 4 * D4) {
+    const nt = tuned("la.state_nt", 128);
+    const S = STATE_TILES[nt];
+    let tt = Math.min(tuned("la.tt", 32), SEGT);
+    while (tt > 1 && stateV2Shared(tt) > maxShared) tt = Math.ceil(tt / 2);
+    if (S && nt <= maxInv && stateV2Shared(tt) <= maxShared) {
+      state2 = { TT: tt, NT: nt, SR: S[0], SC4: S[1], PF: Math.ceil((tt * D4) / nt) };
+    }
+  }
   return {
     seg: true,
     dtype,
@@ -175,8 +200,13 @@ export function planLaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits):
     out: { L, NT: outInv(L) },
     outVersion: out2 ? 2 : 1,
     out2,
+    stateVersion: state2 ? 2 : 1,
+    state2,
     scan: { WG: Math.min(256, maxInv) },
-    shared: { state: stateShared(TT), out: out2 ? outV2Shared(out2.L) : outShared(L) },
+    shared: {
+      state: state2 ? stateV2Shared(state2.TT) : stateShared(TT),
+      out: out2 ? outV2Shared(out2.L) : outShared(L),
+    },
   };
 }
 
@@ -208,7 +238,24 @@ export async function buildLaSeg(
   const { L, NT } = plan.out;
   const out2 = plan.out2;
   const [state, scan, out] = await settled([
-    make("seg_state", { SEGT, K4, V4, ...plan.state }),
+    plan.state2
+      ? (async () =>
+        compile(
+          device,
+          `la/seg_state2/${plan.dtype}`,
+          layout,
+          [
+            outV2Source(plan.dtype, K, V, { ...plan.state2!, SEGT }),
+            f32Source((["ws", "h0", "z0", "final_state", "final_z"] as const).map((n) => [
+              n,
+              BIND[n],
+            ])),
+            await wgslFile(import.meta.url, "../common.wgsl"),
+            await wgslFile(import.meta.url, "seg_state2.wgsl"),
+          ].join("\n"),
+          { C: plan.C, K, V },
+        ))()
+      : make("seg_state", { SEGT, K4, V4, ...plan.state }),
     make("chunk_scan", { WG: plan.scan.WG, NORMALIZE }),
     out2
       ? (async () =>
@@ -217,7 +264,19 @@ export async function buildLaSeg(
           `la/seg_out2/${plan.dtype}`,
           layout,
           [
-            outV2Source(plan.dtype, K, V, { ...out2, SEGT, NORMALIZE: plan.normalize }),
+            outV2Source(plan.dtype, K, V, {
+              L: out2.L,
+              NT: out2.NT,
+              SR: out2.SR,
+              SC4: out2.SC4,
+              AR: out2.AR,
+              AC4: out2.AC4,
+              OR: out2.OR,
+              OC4: out2.OC4,
+              PF: out2.PF,
+              SEGT,
+              NORMALIZE: plan.normalize,
+            }),
             f32Source((["ws", "h0", "z0", "final_state", "final_z"] as const).map((n) => [
               n,
               BIND[n],
@@ -247,7 +306,8 @@ export async function buildLaSeg(
 }
 
 /**
- * The head of seg_out2.wgsl: its constants, and q, k, v, o bound as vec4-wide arrays where rows
+ * The head of seg_out2.wgsl and seg_state2.wgsl: `consts` (plus D4, KQ4 = ⌈K/4⌉, VQ4) as WGSL
+ * constants, and q, k, v, o bound as vec4-wide arrays where rows
  * are whole vec4s (K, V multiples of 4: `vec4f`, `vec4<f16>`, or bf16 as `vec2<u32>` pairs of
  * packed words), else as scalars loaded element by element. `ldraw_x(row, d4)` returns columns
  * 4·d4 … 4·d4 + 3 of the row at element offset `row` in the storage type (`QRaw`, `VRaw`),
@@ -257,29 +317,18 @@ export function outV2Source(
   dtype: Storage,
   K: number,
   V: number,
-  c: OutV2Tiles & { SEGT: number; NORMALIZE: boolean },
+  consts: Record<string, number | boolean>,
 ): string {
   const lines: string[] = [];
   if (dtype === "f16") lines.push("enable f16;");
-  const u = (n: number) => `${n}u`;
-  for (
-    const [name, value] of [
-      ["L", c.L],
-      ["NT", c.NT],
-      ["D4", D4],
-      ["KQ4", Math.ceil(K / 4)],
-      ["VQ4", Math.ceil(V / 4)],
-      ["SR", c.SR],
-      ["SC4", c.SC4],
-      ["AR", c.AR],
-      ["AC4", c.AC4],
-      ["OR", c.OR],
-      ["OC4", c.OC4],
-      ["PF", c.PF],
-      ["SEGT", c.SEGT],
-    ] as const
-  ) lines.push(`const ${name}: u32 = ${u(value)};`);
-  lines.push(`const NORMALIZE: bool = ${c.NORMALIZE};`);
+  const all = { D4, KQ4: Math.ceil(K / 4), VQ4: Math.ceil(V / 4), ...consts };
+  for (const [name, value] of Object.entries(all)) {
+    lines.push(
+      typeof value === "boolean"
+        ? `const ${name}: bool = ${value};`
+        : `const ${name}: u32 = ${value}u;`,
+    );
+  }
   lines.push(
     "fn bf16_lo(w: u32) -> f32 { return bitcast<f32>(w << 16u); }",
     "fn bf16_hi(w: u32) -> f32 { return bitcast<f32>(w & 0xffff0000u); }",
