@@ -153,7 +153,9 @@ describe("liblak bindings", { skip: skipNoLib }, () => {
       return e instanceof LakError && /'q'/.test(e.message);
     });
     assert.throws(() => lib.opForward(laParams({ T: 0 }).bytes), /'T'/);
-    assert.throws(() => lib.opForward(laParams({ chunk_size: 48 }).bytes), /chunk_size/);
+    assert.throws(() => lib.opForward(laParams({ chunk_size: 48 }).bytes), (e: Error) => {
+      return e instanceof Unsupported && /field 'chunk_size' is 48/.test(e.message);
+    });
     assert.throws(() => lib.opForward(laParams({ final_z: 0n }).bytes), /'final_z'/);
     assert.throws(() => lib.opForward(laParams({ variant: 9 }).bytes), /'variant'/);
     // rmt has no recurrent impl: a valid request the library does not implement.
@@ -162,6 +164,58 @@ describe("liblak bindings", { skip: skipNoLib }, () => {
     });
     assert.throws(() => lib.opBackward(laParams({ variant: 3, impl: 1 }).bytes), Unsupported);
     assert.throws(() => lib.opForward(laParams().bytes), /'workspace'/);
+  });
+
+  it("la, gla and deltanet chunk take chunk_size 16, 32 and 64 and refuse others by name", () => {
+    using lib = LakLibrary.open({ path: LIB });
+    // Per variant, the fields its chunk check needs on top of laParams (which is la's).
+    const variants = {
+      la: {},
+      gla: { variant: 1, final_z: 0, g: 0x7000 },
+      deltanet: { variant: 2, final_z: 0, normalize: 0, qk_l2norm: 1, beta: 0x7000 },
+    };
+    for (const [name, over] of Object.entries(variants)) {
+      const p = (more: Record<string, number | bigint>) => laParams({ ...over, ...more }).bytes;
+      for (const chunk_size of [48, 8, 128, 0, -16]) {
+        const re = new RegExp(
+          `field 'chunk_size' is ${chunk_size}; ${name} chunk supports 16, 32 and 64`,
+        );
+        for (
+          const call of [
+            () => lib.opWorkspace(p({ chunk_size })),
+            () => lib.opForward(p({ chunk_size })),
+            () => lib.opBackward(p({ chunk_size, do: 0x8000 })),
+          ]
+        ) {
+          assert.throws(call, (e: Error) => e instanceof Unsupported && re.test(e.message));
+        }
+      }
+      // The checks (forward and backward) pass; only the missing workspace is left to refuse.
+      for (const chunk_size of [16, 32, 64]) {
+        assert.ok(lib.opWorkspace(p({ chunk_size })) > 0, `${name} chunk_size ${chunk_size}`);
+        assert.throws(() => lib.opForward(p({ chunk_size })), /'workspace'/);
+        assert.throws(() => lib.opBackward(p({ chunk_size, do: 0x8000 })), /'workspace'/);
+      }
+    }
+    // The workspace follows the chunk size: la and gla's backward keep a state for each of the
+    // ceil(T / C) chunks (B=1, T=100, H=8, K=V=64), la also two fp32 stats per row of them.
+    const BH = 8, K = 64;
+    for (const C of [16, 32, 64]) {
+      const nc = Math.ceil(100 / C);
+      assert.equal(
+        lib.opWorkspace(laParams({ chunk_size: C, do: 0x8000 }).bytes),
+        4 * (2 * BH * nc * K * (K + 1) + BH * nc * C * 2),
+        `la C=${C}`,
+      );
+      assert.equal(
+        lib.opWorkspace(
+          laParams({ variant: 1, final_z: 0, g: 0x7000, chunk_size: C, do: 0x8000 })
+            .bytes,
+        ),
+        4 * (BH * nc * (K * K + K) + BH * nc * K * K),
+        `gla C=${C}`,
+      );
+    }
   });
 
   it("checks the op contract before any op's own checks, for every variant", () => {

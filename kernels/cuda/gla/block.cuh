@@ -237,6 +237,7 @@ __device__ __forceinline__ void cumsum_rows(float* s, int ld) {
 
 template <int M, int N>
 struct FmaAcc {
+  static_assert(M % 16 == 0 && N % 16 == 0, "whole 16 x 16 thread-grid tiles");
   float v[M / 16][N / 16];
   __device__ __forceinline__ void zero() { blk::zero(v); }
   template <int KD, class FA, class FB>
@@ -326,15 +327,27 @@ struct TcAcc {
   }
 };
 
+// Whether an M x N product splits into whole m16n8 tiles over TcAcc's 8 warps (its static_assert):
+// 16 x 16 (chunk size 16, the C x C scores) has only 2 tiles, so it runs on FmaAcc instead.
+template <int M, int N>
+constexpr bool tc_fits() {
+  if (M % 16 != 0 || N % 8 != 0) return false;
+  const int rt = M / 16, ct = N / 8;
+  const int wm = rt < 8 ? rt : 8;
+  const int wn = 8 / wm;
+  return wm * wn == 8 && rt % wm == 0 && ct % wn == 0;
+}
+
 // Tensor cores for bf16 storage at head dim 64 (where the shared-memory tiles fit with the
-// tensor-core padding); FMA elsewhere. kPad: row padding of fp32 tiles (4 keeps the mma
-// fragment loads conflict-light, 1 the FMA grid's).
+// tensor-core padding); FMA elsewhere, and for products too small for the 8-warp split (tc_fits).
+// kPad: row padding of fp32 tiles (4 keeps the mma fragment loads conflict-light, 1 the FMA
+// grid's).
 template <typename T, int D>
 struct Tc {
   static constexpr bool kOn = sizeof(T) == 2 && D == 64;
   static constexpr int kPad = kOn ? 4 : 1;
   template <int M, int N>
-  using Acc = typename std::conditional<kOn, TcAcc<M, N>, FmaAcc<M, N>>::type;
+  using Acc = typename std::conditional<kOn && tc_fits<M, N>(), TcAcc<M, N>, FmaAcc<M, N>>::type;
 };
 
 }  // namespace blk

@@ -1,5 +1,5 @@
 // gla chunked forward and backward: request checks, workspace size, launches and the
-// instantiations (fp32 / bf16 storage × head dim 64 / 128, chunk size 64).
+// instantiations (fp32 / bf16 storage × head dim 64 / 128 × chunk size 16 / 32 / 64).
 #include <cmath>
 
 #include "../runtime/runtime.h"
@@ -10,7 +10,15 @@ namespace lak {
 namespace gla {
 namespace {
 
-constexpr int64_t kChunk = 64;
+// The chunk sizes C with a compiled instantiation of the kernels (a template argument each);
+// chunk_size must be one of them (64 is the default, docs/ops.md).
+bool chunk_size_ok(int64_t c) { return c == 16 || c == 32 || c == 64; }
+
+int unsupported_chunk_size(const lak_op_params& p) {
+  return fail(LAK_ERR_UNSUPPORTED, "field 'chunk_size' is %lld; gla chunk supports 16, 32 and 64",
+              static_cast<long long>(p.chunk_size));
+}
+
 // Forward: aim for this many (segment, b·h) blocks, several waves on 132 SMs, while keeping
 // the workspace (one D×D + D fp32 summary per block) small.
 constexpr int64_t kTargetBlocks = 2048;
@@ -21,7 +29,7 @@ struct Plan {
 
 Plan plan(const lak_op_params& p, bool backward) {
   Plan pl;
-  pl.n_chunks = (p.T + kChunk - 1) / kChunk;
+  pl.n_chunks = (p.T + p.chunk_size - 1) / p.chunk_size;
   int64_t cps = 1;
   if (!backward) {
     cps = (pl.n_chunks * p.B * p.H) / kTargetBlocks;
@@ -58,9 +66,8 @@ int set_smem(F f, size_t bytes, int optin, const char* what, int D) {
   return LAK_OK;
 }
 
-template <typename T, int D>
+template <typename T, int D, int C>
 int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
-  constexpr int C = static_cast<int>(kChunk);
   using Sm = Smem<D, C>;
   const Plan pl = plan(p, backward);
   Args a;
@@ -126,14 +133,29 @@ int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
   return LAK_OK;
 }
 
+// One instantiation per chunk size (chunk_size_ok); the request is checked.
+template <typename T, int D>
+int launch_chunk(const lak_op_params& p, cudaStream_t stream, bool backward) {
+  switch (p.chunk_size) {
+    case 16:
+      return launch<T, D, 16>(p, stream, backward);
+    case 32:
+      return launch<T, D, 32>(p, stream, backward);
+    case 64:
+      return launch<T, D, 64>(p, stream, backward);
+    default:
+      return unsupported_chunk_size(p);
+  }
+}
+
 int run(const lak_op_params& p, cudaStream_t stream, bool backward) {
   const bool bf16 = p.dtype == LAK_DTYPE_BF16;
   if (p.K == 64) {
-    return bf16 ? launch<__nv_bfloat16, 64>(p, stream, backward)
-                : launch<float, 64>(p, stream, backward);
+    return bf16 ? launch_chunk<__nv_bfloat16, 64>(p, stream, backward)
+                : launch_chunk<float, 64>(p, stream, backward);
   }
-  return bf16 ? launch<__nv_bfloat16, 128>(p, stream, backward)
-              : launch<float, 128>(p, stream, backward);
+  return bf16 ? launch_chunk<__nv_bfloat16, 128>(p, stream, backward)
+              : launch_chunk<float, 128>(p, stream, backward);
 }
 
 }  // namespace
@@ -143,15 +165,12 @@ int chunk_check(const lak_op_params& p, bool backward) {
     return fail(LAK_ERR_UNSUPPORTED, "gla chunk supports K = V in {64, 128}; got K=%lld V=%lld",
                 static_cast<long long>(p.K), static_cast<long long>(p.V));
   }
-  if (p.chunk_size != kChunk) {
-    return fail(LAK_ERR_UNSUPPORTED, "field 'chunk_size' is %lld; gla chunk supports 64",
-                static_cast<long long>(p.chunk_size));
-  }
+  if (!chunk_size_ok(p.chunk_size)) return unsupported_chunk_size(p);
   const double elems = static_cast<double>(p.B) * p.T * p.H * p.K;
   if (elems > 4.0e18) return fail(LAK_ERR_INVALID, "B*T*H*K = %.3g is too large", elems);
   if (p.B * p.H > 65535) return fail(LAK_ERR_UNSUPPORTED, "B*H = %lld exceeds 65535",
                                      static_cast<long long>(p.B * p.H));
-  if ((p.T + kChunk - 1) / kChunk > 2147483647LL) {
+  if ((p.T + p.chunk_size - 1) / p.chunk_size > 2147483647LL) {
     return fail(LAK_ERR_UNSUPPORTED, "T = %lld has too many chunks", static_cast<long long>(p.T));
   }
   const uint64_t es = p.dtype == LAK_DTYPE_F32 ? 4 : 2;

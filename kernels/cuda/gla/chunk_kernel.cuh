@@ -1,4 +1,5 @@
-// gla kernels, chunked, templated on storage dtype T, head dim D (= K = V) and chunk size C.
+// gla kernels, chunked, templated on storage dtype T, head dim D (= K = V) and chunk size C
+// (16, 32 or 64: one instantiation each, chunk.cu).
 //
 // Per (b,h): S_t = diag(exp g_t) S_{t-1} + k_t v_tᵀ, o_t = scale · S_tᵀ q_t. Within a chunk G is
 // the inclusive cumsum of g and Γ its last row; every exponential is of a difference <= 0.
@@ -28,11 +29,12 @@ using blk::kThreads;
 // bf16 at D = 64: the in-chunk decayed products (A, and the in-chunk parts of dq, dk) in 16-row
 // blocks on tensor cores (causal_scores_tc, grad_qk_tc). Off until it has passed the GPU tests
 // (written after the last GPU run of its session; it compiled with the switch on): false = the
-// fp32 FMA + exp loops, which also serve fp32 and D = 128.
+// fp32 FMA + exp loops, which also serve fp32, D = 128 and chunk sizes other than 64 (the
+// tensor-core path was written for C = 64 only).
 constexpr bool kTcScores = false;
-template <typename T, int D>
+template <typename T, int D, int C>
 struct TcScores {
-  static constexpr bool kOn = kTcScores && blk::Tc<T, D>::kOn;
+  static constexpr bool kOn = kTcScores && blk::Tc<T, D>::kOn && C == 64;
 };
 
 struct Args {
@@ -306,7 +308,7 @@ __global__ void __launch_bounds__(kThreads) output_kernel(Args a) {
     }
     blk::cumsum_rows<D, C>(sG, ld);
     __syncthreads();
-    if constexpr (TcScores<T, D>::kOn) {
+    if constexpr (TcScores<T, D, C>::kOn) {
       causal_scores_tc<D, C>(sA, lda, sQ, sK, sG);
     } else {
       float acc[RC][RC];
@@ -557,7 +559,7 @@ __global__ void __launch_bounds__(kThreads) bwd_chunk_kernel(Args a) {
 
   // A and dA = scale · tril(dO Vᵀ).
   {
-    if constexpr (TcScores<T, D>::kOn) {
+    if constexpr (TcScores<T, D, C>::kOn) {
       causal_scores_tc<D, C>(sA, lda, sQ, sK, sG);
     } else {
       float acc[RC][RC];
@@ -575,7 +577,7 @@ __global__ void __launch_bounds__(kThreads) bwd_chunk_kernel(Args a) {
   }
   __syncthreads();
 
-  if constexpr (TcScores<T, D>::kOn) {
+  if constexpr (TcScores<T, D, C>::kOn) {
     grad_qk_tc<T, D, C>(a, b, h, t0, sQ, sK, sG, sV, sO, sDA, S, dS);
   } else {
     // dQ (rows i = y + 16r, cols l = x + 16c).

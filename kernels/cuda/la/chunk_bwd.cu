@@ -1,6 +1,6 @@
-// la backward, chunked: checks, launches and instantiations (fp32 / bf16 × head dim 64 / 128,
-// chunk size 64). Reruns the forward on the backward plan (writing o, final_state, final_z
-// too), then the three backward kernels of chunk_bwd_kernel.cuh.
+// la backward, chunked: checks, launches and instantiations (fp32 / bf16 × head dim 64 / 128
+// × chunk size 16 / 32 / 64). Reruns the forward on the backward plan (writing o, final_state,
+// final_z too), then the three backward kernels of chunk_bwd_kernel.cuh.
 #include "../runtime/runtime.h"
 #include "chunk_bwd_kernel.cuh"
 #include "chunk_fwd.h"
@@ -22,9 +22,8 @@ int set_smem(F f, size_t bytes, int optin, const char* what, int D) {
   return LAK_OK;
 }
 
-template <typename T, int D>
+template <typename T, int D, int C>
 int launch(const lak_op_params& p, cudaStream_t stream) {
-  constexpr int C = static_cast<int>(kChunk);
   using Sm = BwdSmem<T, D, C>;
   const Plan pl = plan(p, true);
   float* ws = reinterpret_cast<float*>(p.workspace);
@@ -71,6 +70,21 @@ int launch(const lak_op_params& p, cudaStream_t stream) {
   return LAK_OK;
 }
 
+// One instantiation per chunk size (chunk_size_ok); the request is checked.
+template <typename T, int D>
+int launch_chunk(const lak_op_params& p, cudaStream_t stream) {
+  switch (p.chunk_size) {
+    case 16:
+      return launch<T, D, 16>(p, stream);
+    case 32:
+      return launch<T, D, 32>(p, stream);
+    case 64:
+      return launch<T, D, 64>(p, stream);
+    default:
+      return unsupported_chunk_size(p);
+  }
+}
+
 }  // namespace
 
 int chunk_bwd_check(const lak_op_params& p) {
@@ -99,8 +113,10 @@ int chunk_bwd_check(const lak_op_params& p) {
 
 int chunk_bwd(const lak_op_params& p, cudaStream_t stream) {
   const bool bf16 = p.dtype == LAK_DTYPE_BF16;
-  if (p.K == 64) return bf16 ? launch<__nv_bfloat16, 64>(p, stream) : launch<float, 64>(p, stream);
-  return bf16 ? launch<__nv_bfloat16, 128>(p, stream) : launch<float, 128>(p, stream);
+  if (p.K == 64) {
+    return bf16 ? launch_chunk<__nv_bfloat16, 64>(p, stream) : launch_chunk<float, 64>(p, stream);
+  }
+  return bf16 ? launch_chunk<__nv_bfloat16, 128>(p, stream) : launch_chunk<float, 128>(p, stream);
 }
 
 }  // namespace la

@@ -1,5 +1,5 @@
 // la forward, chunked: request checks, workspace size, launch, and the instantiations
-// (fp32 / bf16 storage × head dim 64 / 128, chunk size 64).
+// (fp32 / bf16 storage × head dim 64 / 128 × chunk size 16 / 32 / 64).
 #include <cmath>
 #include <new>
 
@@ -15,9 +15,8 @@ namespace {
 // keeping the workspace (one D×(D+1) fp32 summary per block) small.
 constexpr int64_t kTargetBlocks = 2048;
 
-template <typename T, int D>
+template <typename T, int D, int C>
 int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
-  constexpr int C = static_cast<int>(kChunk);
   const Plan pl = plan(p, backward);
   Args a;
   a.q = reinterpret_cast<const void*>(p.q);
@@ -72,13 +71,33 @@ int launch(const lak_op_params& p, cudaStream_t stream, bool backward) {
   return LAK_OK;
 }
 
+// One instantiation per chunk size (chunk_size_ok); the request is checked.
+template <typename T, int D>
+int launch_chunk(const lak_op_params& p, cudaStream_t stream, bool backward) {
+  switch (p.chunk_size) {
+    case 16:
+      return launch<T, D, 16>(p, stream, backward);
+    case 32:
+      return launch<T, D, 32>(p, stream, backward);
+    case 64:
+      return launch<T, D, 64>(p, stream, backward);
+    default:
+      return unsupported_chunk_size(p);
+  }
+}
+
 bool aligned(uint64_t ptr, uint64_t n) { return ptr % n == 0; }
 
 }  // namespace
 
+int unsupported_chunk_size(const lak_op_params& p) {
+  return fail(LAK_ERR_UNSUPPORTED, "field 'chunk_size' is %lld; la chunk supports 16, 32 and 64",
+              static_cast<long long>(p.chunk_size));
+}
+
 Plan plan(const lak_op_params& p, bool backward) {
   Plan pl;
-  pl.n_chunks = (p.T + kChunk - 1) / kChunk;
+  pl.n_chunks = (p.T + p.chunk_size - 1) / p.chunk_size;
   const int64_t bh = p.B * p.H;
   int64_t cps = 1;
   if (!backward) {
@@ -105,15 +124,16 @@ int chunk_fwd_check(const lak_op_params& p) {
     return fail(LAK_ERR_UNSUPPORTED, "la chunk forward supports K = V in {64, 128}; got K=%lld V=%lld",
                 static_cast<long long>(p.K), static_cast<long long>(p.V));
   }
-  if (p.chunk_size != kChunk) {
-    return fail(LAK_ERR_UNSUPPORTED, "field 'chunk_size' is %lld; la chunk forward supports 64",
-                static_cast<long long>(p.chunk_size));
-  }
+  if (!chunk_size_ok(p.chunk_size)) return unsupported_chunk_size(p);
   // Element counts must stay well inside int64 (index math is 64-bit) and grid limits.
   const double elems = static_cast<double>(p.B) * p.T * p.H * p.K;
   if (elems > 4.0e18) return fail(LAK_ERR_INVALID, "B*T*H*K = %.3g is too large", elems);
   if (p.B * p.H > 65535) {
     return fail(LAK_ERR_UNSUPPORTED, "B*H = %lld exceeds 65535", static_cast<long long>(p.B * p.H));
+  }
+  // The backward's grid has one block per chunk along x.
+  if ((p.T + p.chunk_size - 1) / p.chunk_size > 2147483647LL) {
+    return fail(LAK_ERR_UNSUPPORTED, "T = %lld has too many chunks", static_cast<long long>(p.T));
   }
   if (p.normalize != 0 && p.normalize != 1) {
     return fail(LAK_ERR_INVALID, "field 'normalize' is %lld; must be 0 or 1",
@@ -157,7 +177,7 @@ size_t chunk_workspace(const lak_op_params& p) {
   // i.e. when the request can be a backward one.
   if (p.do_ == 0) return fwd;
   const size_t bwd = (2 * bwd_state_floats(p) +
-                      static_cast<size_t>(p.B * p.H) * plan(p, true).n_chunks * kChunk * 2) *
+                      static_cast<size_t>(p.B * p.H) * plan(p, true).n_chunks * p.chunk_size * 2) *
                      sizeof(float);
   return fwd > bwd ? fwd : bwd;
 }
@@ -165,11 +185,11 @@ size_t chunk_workspace(const lak_op_params& p) {
 int chunk_fwd_pass(const lak_op_params& p, cudaStream_t stream, bool backward) {
   const bool bf16 = p.dtype == LAK_DTYPE_BF16;
   if (p.K == 64) {
-    return bf16 ? launch<__nv_bfloat16, 64>(p, stream, backward)
-                : launch<float, 64>(p, stream, backward);
+    return bf16 ? launch_chunk<__nv_bfloat16, 64>(p, stream, backward)
+                : launch_chunk<float, 64>(p, stream, backward);
   }
-  return bf16 ? launch<__nv_bfloat16, 128>(p, stream, backward)
-              : launch<float, 128>(p, stream, backward);
+  return bf16 ? launch_chunk<__nv_bfloat16, 128>(p, stream, backward)
+              : launch_chunk<float, 128>(p, stream, backward);
 }
 
 int chunk_fwd(const lak_op_params& p, cudaStream_t stream) {

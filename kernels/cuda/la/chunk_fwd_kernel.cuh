@@ -11,7 +11,9 @@
 //   3. output:    each block starts from its segment's carry and walks its chunks:
 //                 O = φ(Q)S + tril(φ(Q)φ(K)ᵀ)V (and the normalizer), then S += φ(K)ᵀV.
 // bf16 storage at D = 64 runs the chunk products on tensor cores (block.cuh, TcAcc: bf16
-// operands, fp32 accumulation); otherwise fp32 FMA. S, z and all sums stay fp32.
+// operands, fp32 accumulation; the C x C scores at C = 16 are too small for its 8-warp split and
+// run on FMA); otherwise fp32 FMA. S, z and all sums stay fp32. C is 16, 32 or 64 (one
+// instantiation each, chunk_fwd.cu).
 #pragma once
 
 #include <cuda_bf16.h>
