@@ -10,9 +10,12 @@
 import { openCuda } from "../../bench/backends/cuda.ts";
 import { caseInputs, caseName, type OpCase, params } from "./harness.ts";
 
+/** GPU_TEST_OPS=la/chunk,gla/chunk narrows the run to those ops (as in cuda_ops_test.ts). */
+const only = Deno.env.get("GPU_TEST_OPS")?.split(",").map((x) => x.trim());
 const backend = await openCuda();
 let failed = 0;
 for (const info of backend.impls()) {
+  if (only && !only.includes(`${info.variant}/${info.impl}`)) continue;
   // Every chunk size the chunk kernels instantiate (64 is the default).
   const chunks = info.impl === "chunk" && info.variant !== "rmt" ? [64, 32, 16] : [0];
   for (const dtype of info.dtypes) {
