@@ -17,6 +17,8 @@ import { type DeviceLimits, type Pass, settled, tuned, vec4Accessors } from "../
 /** Pipeline constants of one walk (seg_sum without NA) and its grid's third dimension. */
 interface Walk {
   consts: Record<string, number>;
+  /** seg_sum2.wgsl's constants, when the sum walk takes it. */
+  v2?: Record<string, number>;
   tiles: number;
   shared: number;
 }
@@ -96,6 +98,13 @@ export function planDeltaSeg(
     return w;
   };
   const sum = walk("sum_cols", K + V, false);
+  // seg_sum2.wgsl (deltanet.sum = 2) stages W and K rows through at most 4 vec4s per invocation.
+  const sumVersion = tuned("deltanet.sum", 2);
+  if (sumVersion !== 1 && sumVersion !== 2) {
+    throw new Error(`LAB_WEBGPU_TUNE deltanet.sum must be 1 or 2, got ${sumVersion}`);
+  }
+  const PF = ceil(4 * RT * RK, sum.consts.WGN);
+  if (sumVersion === 2 && PF <= 4) sum.v2 = { ...sum.consts, PF };
   const out = walk("out_cols", V, true);
 
   const RC = Math.min(ceil(tuned("deltanet.scan_cols", 16), 4), ceil(V, 4));
@@ -152,7 +161,9 @@ export async function segPasses(
   const libs = ["seg_common.wgsl"];
   const access = vec4Accessors(["wsw", "wsk", "wsq", "wsp", "wsu", "wsg"]);
   const [sum, scan, out] = await settled([
-    make("seg_sum", seg.sum.consts, libs, access),
+    seg.sum.v2
+      ? make("seg_sum2", seg.sum.v2, libs, access)
+      : make("seg_sum", seg.sum.consts, libs, access),
     make("seg_scan", seg.scan.consts, libs, access),
     make("seg_out", seg.out.consts, libs, access),
   ]);
