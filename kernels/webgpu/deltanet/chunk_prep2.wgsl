@@ -66,6 +66,30 @@ fn nat(row: u32, c: u32) -> f32 {
   return select(select(0.0, 1.0, c == row), sA[ai(c, row)], c < row);
 }
 
+// Row i of a Gram tile: P's (lower part) to wsp, A's (β_i K Kᵀ, strictly lower) to sA.
+fn gram_row(bh: u32, t0: u32, len: u32, cb: u32, i: u32, j0: u32, pq: vec4f, pk: vec4f) {
+  if (i >= C) { return; }
+  let jc = vec4u(j0) + vec4u(0u, 1u, 2u, 3u);
+  st4_wsp((cb + i) * C + j0, min(4u, C - j0), select(vec4f(0.0), pq, jc <= vec4u(i)));
+  var b = 0.0;
+  if (i < len) { b = ld_beta(beta_at(bh, t0 + i)); }
+  let a = b * pk;
+  if (j0 < i) { sA[ai(i, j0)] = a.x; }
+  if (j0 + 1u < i) { sA[ai(i, j0 + 1u)] = a.y; }
+  if (j0 + 2u < i) { sA[ai(i, j0 + 2u)] = a.z; }
+  if (j0 + 3u < i) { sA[ai(i, j0 + 3u)] = a.w; }
+}
+
+// Row i of a W (isw) or U tile, columns 4·c4…4·c4+3.
+fn wu_row(isw: bool, cb: u32, i: u32, c4: u32, o: vec4f) {
+  if (i >= C) { return; }
+  if (isw) {
+    st4_wsw((cb + i) * K + 4u * c4, K - 4u * c4, o);
+  } else {
+    st4_wsu((cb + i) * V + 4u * c4, V - 4u * c4, o);
+  }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n = wid.x;
@@ -144,20 +168,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       pk2 += dot4(sK[ki(i0 + 2u, c4)], b0, b1, b2, b3);
       pk3 += dot4(sK[ki(i0 + 3u, c4)], b0, b1, b2, b3);
     }
-    var pq = array<vec4f, 4>(pq0, pq1, pq2, pq3);
-    var pk = array<vec4f, 4>(pk0, pk1, pk2, pk3);
-    let jc = vec4u(j0) + vec4u(0u, 1u, 2u, 3u);
-    for (var a = 0u; a < 4u; a++) {
-      let i = i0 + a;
-      if (i >= C) { break; }
-      st4_wsp((cb + i) * C + j0, min(4u, C - j0), select(vec4f(0.0), pq[a], jc <= vec4u(i)));
-      var b = 0.0;
-      if (i < len) { b = ld_beta(beta_at(bh, t0 + i)); }
-      for (var jj = 0u; jj < 4u; jj++) {
-        let j = j0 + jj;
-        if (j < i) { sA[ai(i, j)] = b * pk[a][jj]; }
-      }
-    }
+    gram_row(bh, t0, len, cb, i0, j0, pq0, pk0);
+    gram_row(bh, t0, len, cb, i0 + 1u, j0, pq1, pk1);
+    gram_row(bh, t0, len, cb, i0 + 2u, j0, pq2, pk2);
+    gram_row(bh, t0, len, cb, i0 + 3u, j0, pq3, pk3);
   }
   workgroupBarrier();
 
@@ -258,15 +272,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       o2 = fma(vec4f(nat(r2, c)), b, o2);
       o3 = fma(vec4f(nat(r3, c)), b, o3);
     }
-    var o = array<vec4f, 4>(o0, o1, o2, o3);
-    for (var a = 0u; a < 4u; a++) {
-      let i = i0 + a;
-      if (i >= C) { break; }
-      if (isw) {
-        st4_wsw((cb + i) * K + 4u * c4, K - 4u * c4, o[a]);
-      } else {
-        st4_wsu((cb + i) * V + 4u * c4, V - 4u * c4, o[a]);
-      }
-    }
+    wu_row(isw, cb, i0, c4, o0);
+    wu_row(isw, cb, i0 + 1u, c4, o1);
+    wu_row(isw, cb, i0 + 2u, c4, o2);
+    wu_row(isw, cb, i0 + 3u, c4, o3);
   }
 }
