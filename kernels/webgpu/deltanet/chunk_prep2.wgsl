@@ -90,6 +90,24 @@ fn wu_row(isw: bool, cb: u32, i: u32, c4: u32, o: vec4f) {
   }
 }
 
+// x + Σ_{m0≤m<m1} A_rm N_mc (N_mc stored at (c, m)), in four interleaved partial sums so that
+// the inverse's dependent chains are a quarter as long.
+fn dotA(r: u32, c: u32, m0: u32, m1: u32, x: f32) -> f32 {
+  var x0 = x;
+  var x1 = 0.0;
+  var x2 = 0.0;
+  var x3 = 0.0;
+  var m = m0;
+  for (; m + 3u < m1; m += 4u) {
+    x0 = fma(sA[ai(r, m)], sA[ai(c, m)], x0);
+    x1 = fma(sA[ai(r, m + 1u)], sA[ai(c, m + 1u)], x1);
+    x2 = fma(sA[ai(r, m + 2u)], sA[ai(c, m + 2u)], x2);
+    x3 = fma(sA[ai(r, m + 3u)], sA[ai(c, m + 3u)], x3);
+  }
+  for (; m < m1; m++) { x0 = fma(sA[ai(r, m)], sA[ai(c, m)], x0); }
+  return (x0 + x1) + (x2 + x3);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n = wid.x;
@@ -180,9 +198,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let c = lid;
     let end = min((c / BS + 1u) * BS, C);
     for (var r = c + 1u; r < end; r++) {
-      var x = sA[ai(r, c)];
-      for (var m = c + 1u; m < r; m++) { x = fma(sA[ai(r, m)], sA[ai(c, m)], x); }
-      sA[ai(c, r)] = -x;
+      sA[ai(c, r)] = -dotA(r, c, c + 1u, r, sA[ai(r, c)]);
     }
   }
   workgroupBarrier();
@@ -196,10 +212,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       let row = i * BS + (e / BS) % BS;
       let col = (i - d) * BS + e % BS;
       var x = 0.0;
-      if (row < C) {
-        x = sA[ai(row, col)];
-        for (var m = col + 1u; m < i * BS; m++) { x = fma(sA[ai(row, m)], sA[ai(col, m)], x); }
-      }
+      if (row < C) { x = dotA(row, col, col + 1u, i * BS, sA[ai(row, col)]); }
       sX[e / 4u][e % 4u] = x;
     }
     workgroupBarrier();
@@ -210,12 +223,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       let col = (i - d) * BS + e % BS;
       if (row < C) {
         let tb = e - r * BS;  // T's row 0 at this column
-        var x = sX[e / 4u][e % 4u];
-        for (var s = 0u; s < r; s++) {
+        var x0 = sX[e / 4u][e % 4u];
+        var x1 = 0.0;
+        var s = 0u;
+        for (; s + 1u < r; s += 2u) {
           let u = tb + s * BS;
-          x = fma(sA[ai(i * BS + s, row)], sX[u / 4u][u % 4u], x);
+          x0 = fma(sA[ai(i * BS + s, row)], sX[u / 4u][u % 4u], x0);
+          let u1 = u + BS;
+          x1 = fma(sA[ai(i * BS + s + 1u, row)], sX[u1 / 4u][u1 % 4u], x1);
         }
-        sA[ai(col, row)] = -x;
+        if (s < r) {
+          let u = tb + s * BS;
+          x0 = fma(sA[ai(i * BS + s, row)], sX[u / 4u][u % 4u], x0);
+        }
+        sA[ai(col, row)] = -(x0 + x1);
       }
     }
     workgroupBarrier();
