@@ -39,7 +39,8 @@ Matrix (comma-separated lists; default: the profile's):
   --profile NAME     smoke | nightly | full   [nightly with a GPU backend, else smoke]
   --config FILE      JSON object of matrix fields (backends, variants, impls, T, dtypes,
                      modes, B, H, K, V, M, timing, ci_target, warmup, min_samples,
-                     max_samples, time_cap_s, check_tokens, input_sets); flags override it
+                     max_samples, time_cap_s, check_tokens, input_sets, chunk_size);
+                     flags override it
   --backend LIST     cpu,cuda,webgpu,torch (torch: external references, docs/external.md)
   --variant LIST     la,gla,deltanet,rmt,softmax
   --impl LIST        implementation names (see: deno task run-op --backend X --list-impls)
@@ -47,6 +48,8 @@ Matrix (comma-separated lists; default: the profile's):
   --dtype LIST       f64,f32,bf16,f16 (each backend runs those it supports)
   --mode LIST        fwd,bwd,fwdbwd
   --B N --H N --K N --V N --M N   batch, heads, key dim, value dim, rmt memory rows
+  --chunk-size N     tokens per chunk of la, gla, deltanet (a non-default size is part of
+                     each cell id: .../C32)   [64]
 
 Timing:
   --timing MODE      cold (L2 flushed before each sample) | hot   [cold]
@@ -95,6 +98,7 @@ const FLAGS = {
   warmup: { type: "string" },
   "max-samples": { type: "string" },
   "time-cap": { type: "string" },
+  "chunk-size": { type: "string" },
   seed: { type: "string" },
   out: { type: "string" },
   "cuda-library": { type: "string" },

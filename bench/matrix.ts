@@ -43,6 +43,8 @@ export interface MatrixSpec {
   check_tokens: number;
   /** Input sets the samples rotate through. */
   input_sets: number;
+  /** Tokens per chunk of the chunked variants (la, gla, deltanet); 64 by default. */
+  chunk_size: number;
 }
 
 const BASE: Omit<MatrixSpec, "T" | "backends"> = {
@@ -63,6 +65,7 @@ const BASE: Omit<MatrixSpec, "T" | "backends"> = {
   time_cap_s: 5,
   check_tokens: 1024,
   input_sets: 2,
+  chunk_size: 64,
 };
 
 const GPU_DTYPES: Dtype[] = ["bf16", "f32", "f16"];
@@ -159,6 +162,7 @@ export interface MatrixFlags {
   "min-samples"?: string;
   warmup?: string;
   "time-cap"?: string;
+  "chunk-size"?: string;
 }
 
 /** Applies a JSON config (any MatrixSpec fields), then flags, over a profile. */
@@ -233,6 +237,9 @@ export function applyOverrides(
   if (flags["max-samples"] !== undefined) {
     s.max_samples = positiveInt("--max-samples", flags["max-samples"]);
   }
+  if (flags["chunk-size"] !== undefined) {
+    s.chunk_size = positiveInt("--chunk-size", flags["chunk-size"]);
+  }
   if (flags["time-cap"] !== undefined) {
     const n = Number(flags["time-cap"]);
     if (!(n > 0)) {
@@ -260,6 +267,9 @@ export interface BackendCatalog {
   impls: ImplInfo[];
 }
 
+/** Variants whose chunk_size parameter the matrix's chunk size sets. */
+export const CHUNKED: ReadonlySet<Variant> = new Set(["la", "gla", "deltanet"]);
+
 export function cellId(c: Omit<PlannedCell, "id">, s: MatrixSpec): string {
   return [
     c.variant,
@@ -272,6 +282,8 @@ export function cellId(c: Omit<PlannedCell, "id">, s: MatrixSpec): string {
     `H${s.H}`,
     `K${s.K}`,
     `V${s.V}`,
+    // Only a non-default chunk size names itself, so ids stay comparable across runs.
+    ...(CHUNKED.has(c.variant) && s.chunk_size !== BASE.chunk_size ? [`C${s.chunk_size}`] : []),
   ]
     .join("/");
 }

@@ -5,7 +5,7 @@
  */
 import { type Backend, OutOfMemory, type PreparedOp, Unsupported } from "./backends/backend.ts";
 import { checkOutputs, checkPrefix, type Correctness } from "./correctness.ts";
-import type { MatrixSpec, PlannedCell } from "./matrix.ts";
+import { CHUNKED, type MatrixSpec, type PlannedCell } from "./matrix.ts";
 import { defaultParams, type OpRequest, opWork } from "./ops.ts";
 import type { Cell, CellStatus } from "./results.ts";
 import { relativeHalfWidth, summarize } from "./stats.ts";
@@ -139,6 +139,7 @@ export function newCell(planned: PlannedCell, spec: MatrixSpec): { cell: Cell; r
     M: variant === "rmt" ? spec.M : 0,
   };
   const params = defaultParams(variant, spec.K);
+  if (CHUNKED.has(variant)) params.chunk_size = spec.chunk_size;
   const req: OpRequest = { variant, mode: mode === "fwd" ? "fwd" : "fwdbwd", params, shape };
   const cell: Cell = {
     id: planned.id,

@@ -9,6 +9,7 @@ import {
 } from "../../bench/matrix.ts";
 import { CpuBackend } from "../../bench/backends/cpu.ts";
 import { InputError } from "../../bench/ops.ts";
+import { newCell } from "../../bench/runner.ts";
 
 describe("matrix", () => {
   it("parses and formats token counts", () => {
@@ -27,6 +28,30 @@ describe("matrix", () => {
       assert.deepEqual(asked.dtypes, ["f64"]);
     }
     assert.ok(profileSpec("smoke", false).dtypes.includes("f64"), "the cpu backend is f64 only");
+  });
+
+  it("sets the chunked variants' chunk size, named in the cell id only when not 64", () => {
+    const base = applyOverrides(profileSpec("smoke", false), undefined, {
+      variant: "la,rmt",
+      T: "256",
+      dtype: "f64",
+      mode: "fwd",
+    });
+    const catalog = [{ name: "cpu" as const, impls: new CpuBackend().impls() }];
+    const plain = planCells(base, catalog);
+    assert.ok(plain.every((c) => !/\/C\d+$/.test(c.id)), plain.map((c) => c.id).join(" "));
+    assert.equal(newCell(plain[0], base).cell.params.chunk_size, 64);
+
+    const s = applyOverrides(base, { chunk_size: 16 }, { "chunk-size": "32" });
+    assert.equal(s.chunk_size, 32);
+    const cells = planCells(s, catalog);
+    const la = cells.filter((c) => c.variant === "la");
+    const rmt = cells.filter((c) => c.variant === "rmt");
+    assert.ok(la.length > 0 && rmt.length > 0);
+    assert.ok(la.every((c) => c.id.endsWith("/C32")), la.map((c) => c.id).join(" "));
+    assert.ok(rmt.every((c) => !c.id.includes("/C")), rmt.map((c) => c.id).join(" "));
+    assert.equal(newCell(la[0], s).cell.params.chunk_size, 32);
+    assert.throws(() => applyOverrides(base, undefined, { "chunk-size": "0" }), /--chunk-size/);
   });
 
   it("applies config then flags, and names bad values", () => {
