@@ -38,7 +38,7 @@ Usage: deno task bench [flags]
 Matrix (comma-separated lists; default: the profile's):
   --profile NAME     smoke | nightly | full   [nightly with a GPU backend, else smoke]
   --config FILE      JSON object of matrix fields (backends, variants, impls, T, dtypes,
-                     modes, B, H, K, V, M, timing, ci_target, warmup, min_samples,
+                     modes, B, H, K, V, M, timing, ci_target, warmup, warmup_min_s, min_samples,
                      max_samples, time_cap_s, check_tokens, input_sets, chunk_size);
                      flags override it
   --backend LIST     cpu,cuda,webgpu,torch (torch: external references, docs/external.md)
@@ -55,6 +55,7 @@ Timing:
   --timing MODE      cold (L2 flushed before each sample) | hot   [cold]
   --ci-target F      stop when the median's 95% CI half-width is within F   [0.01]
   --warmup N         untimed runs per input set before sampling   [3]
+  --warmup-time S    device seconds of warm-up at the least, in more runs   [0.25; smoke 0]
   --min-samples N    --max-samples N    --time-cap SECONDS (sampling per cell)
   --seed N           input seed (default: random, recorded in results.json)
 
@@ -99,6 +100,7 @@ const FLAGS = {
   "max-samples": { type: "string" },
   "time-cap": { type: "string" },
   "chunk-size": { type: "string" },
+  "warmup-time": { type: "string" },
   seed: { type: "string" },
   out: { type: "string" },
   "cuda-library": { type: "string" },

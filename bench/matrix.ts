@@ -35,6 +35,11 @@ export interface MatrixSpec {
   /** Stop sampling when the median's 95% CI half-width is within this fraction. */
   ci_target: number;
   warmup: number;
+  /**
+   * Device seconds the warm-up spends at the least (more runs past `warmup`): a GPU left idle
+   * while the host checks correctness comes back at low clocks for its first ~0.1 s of work.
+   */
+  warmup_min_s: number;
   min_samples: number;
   max_samples: number;
   /** Seconds of sampling per cell before giving up on the CI target. */
@@ -60,6 +65,7 @@ const BASE: Omit<MatrixSpec, "T" | "backends"> = {
   timing: "cold",
   ci_target: 0.01,
   warmup: 3,
+  warmup_min_s: 0.25,
   min_samples: 10,
   max_samples: 100,
   time_cap_s: 5,
@@ -86,6 +92,7 @@ export function profileSpec(profile: Profile, gpu: boolean): MatrixSpec {
         max_samples: 10,
         time_cap_s: 1,
         warmup: 1,
+        warmup_min_s: 0,
         ci_target: 0.05,
         check_tokens: 256,
         input_sets: 1,
@@ -163,6 +170,16 @@ export interface MatrixFlags {
   warmup?: string;
   "time-cap"?: string;
   "chunk-size"?: string;
+  "warmup-time"?: string;
+}
+
+/** A duration in seconds, 0 allowed. */
+function seconds(name: string, value: unknown): number {
+  const n = Number(value);
+  if (!(n >= 0) || !Number.isFinite(n)) {
+    throw new InputError(`${name} must be seconds (0 or more), got '${value}'`);
+  }
+  return n;
 }
 
 /** Applies a JSON config (any MatrixSpec fields), then flags, over a profile. */
@@ -208,6 +225,9 @@ export function applyOverrides(
           s[key] = n;
           break;
         }
+        case "warmup_min_s":
+          s.warmup_min_s = seconds(`config ${key}`, value);
+          break;
         default:
           (s as unknown as Record<string, number>)[key] = positiveInt(`config ${key}`, value);
       }
@@ -231,6 +251,9 @@ export function applyOverrides(
     s.ci_target = n;
   }
   if (flags.warmup !== undefined) s.warmup = positiveInt("--warmup", flags.warmup);
+  if (flags["warmup-time"] !== undefined) {
+    s.warmup_min_s = seconds("--warmup-time", flags["warmup-time"]);
+  }
   if (flags["min-samples"] !== undefined) {
     s.min_samples = positiveInt("--min-samples", flags["min-samples"]);
   }

@@ -43,7 +43,8 @@ export async function runCell(
     // set would cost another run before the first sample.
     const warm: number[] = [];
     const warmBudgetMs = (spec.time_cap_s * 1000) / 4;
-    const warmed = () => warm.reduce((a, b) => a + b, 0) >= warmBudgetMs;
+    const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const warmed = () => total(warm) >= warmBudgetMs;
     warm.push(...await ops[0].time({ cold, samples: 1, part }));
     let note = "";
     if (warmed() && spec.input_sets > 1) {
@@ -66,6 +67,13 @@ export async function runCell(
         for (let i = n === 0 ? 1 : 0; i < spec.warmup && !(warmed() && i > 0); i++) {
           warm.push(...await op.time({ cold, samples: 1, part }));
         }
+      }
+      // Then up to warmup_min_s of device time, in batches sized from the runs so far.
+      const minMs = Math.min(spec.warmup_min_s * 1000, warmBudgetMs);
+      for (let spent = total(warm); spent < minMs; spent = total(warm)) {
+        const per = Math.max(summarize(warm).median_ms, 1e-3);
+        const n = Math.max(1, Math.min(100, Math.ceil((minMs - spent) / per)));
+        warm.push(...await ops[0].time({ cold, samples: n, part }));
       }
     }
     const samples: number[] = [];

@@ -54,6 +54,21 @@ describe("matrix", () => {
     assert.throws(() => applyOverrides(base, undefined, { "chunk-size": "0" }), /--chunk-size/);
   });
 
+  it("takes the warm-up's minimum device time from config or flag, 0 allowed", () => {
+    const base = profileSpec("nightly", true);
+    assert.equal(base.warmup_min_s, 0.25);
+    assert.equal(profileSpec("smoke", false).warmup_min_s, 0);
+    assert.equal(applyOverrides(base, { warmup_min_s: 0.5 }, {}).warmup_min_s, 0.5);
+    assert.equal(
+      applyOverrides(base, { warmup_min_s: 0.5 }, { "warmup-time": "0" }).warmup_min_s,
+      0,
+    );
+    assert.throws(
+      () => applyOverrides(base, undefined, { "warmup-time": "-1" }),
+      /--warmup-time must be seconds \(0 or more\), got '-1'/,
+    );
+  });
+
   it("applies config then flags, and names bad values", () => {
     const base = profileSpec("nightly", true);
     const s = applyOverrides(base, { T: ["1K", 2048], H: 2 }, { H: "4", variant: "la,gla" });

@@ -64,6 +64,14 @@ describe("runCell warm-up and input sets", () => {
     assert.equal(seen.timedRuns, 6 + c.samples_ms.length);
   });
 
+  it("warms up for warmup_min_s of device time, in batches", async () => {
+    const { backend, seen } = clocked(1);
+    const c = await runCell(backend, cell, { ...spec, warmup_min_s: 0.05 }, 7);
+    assert.equal(c.status, "ok", c.message);
+    // 3 runs per set (6 ms), then 44 more to reach 50 ms, then the samples.
+    assert.equal(seen.timedRuns, 50 + c.samples_ms.length);
+  });
+
   it("keeps one input set and one warm-up run when a run takes the warm-up budget", async () => {
     const { backend, seen } = clocked(1000); // a quarter of the 4 s cap
     const c = await runCell(backend, cell, spec, 7);
