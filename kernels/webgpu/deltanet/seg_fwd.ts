@@ -17,7 +17,7 @@ import { type DeviceLimits, type Pass, settled, tuned, vec4Accessors } from "../
 /** Pipeline constants of one walk (seg_sum without NA) and its grid's third dimension. */
 interface Walk {
   consts: Record<string, number>;
-  /** seg_sum2.wgsl's (seg_out2.wgsl's) constants, when the walk takes it. */
+  /** seg_sum2.wgsl's constants, when the sum walk takes it. */
   v2?: Record<string, number>;
   tiles: number;
   shared: number;
@@ -106,11 +106,6 @@ export function planDeltaSeg(
   const PF = ceil(4 * RT * RK, sum.consts.WGN);
   if (sumVersion === 2 && PF <= 4) sum.v2 = { ...sum.consts, PF };
   const out = walk("out_cols", V, true);
-  const outVersion = tuned("deltanet.out", 2);
-  if (outVersion !== 1 && outVersion !== 2) {
-    throw new Error(`LAB_WEBGPU_TUNE deltanet.out must be 1 or 2, got ${outVersion}`);
-  }
-  if (outVersion === 2) out.v2 = out.consts;
 
   const RC = Math.min(ceil(tuned("deltanet.scan_cols", 16), 4), ceil(V, 4));
   // M streams in slices of 4·MS keys: all of them unless the slice must shrink to fit.
@@ -170,7 +165,7 @@ export async function segPasses(
       ? make("seg_sum2", seg.sum.v2, libs, access)
       : make("seg_sum", seg.sum.consts, libs, access),
     make("seg_scan", seg.scan.consts, libs, access),
-    make(seg.out.v2 ? "seg_out2" : "seg_out", seg.out.consts, libs, access),
+    make("seg_out", seg.out.consts, libs, access),
   ]);
   // "seg" labels say in per-pass times which forward ran (a tile that does not fit falls back
   // to the sequential pass).

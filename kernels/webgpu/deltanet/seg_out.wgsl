@@ -5,6 +5,9 @@
 // The columns of S evolve independently, so a tile needs only its own columns of U and O. The
 // three workgroup arrays are reused between the two halves of a chunk (W then P, Q then K, S then
 // X), which is what fits 48 KiB at C = K = V = 64 with a whole row of S (RC = 16) per workgroup.
+// The state and X tiles are named vec4s, every loop over a tile's four rows written out: an
+// array<vec4f, 4> indexed in loops stayed in local memory on the H100's Vulkan compiler and made
+// this pass 2.4× slower (docs/perf-notes.md).
 override NA: u32 = 1024;  // vec4s of sA: 4·RT·max(RK, RT)
 override NS: u32 = 1024;  // vec4s of sS: 4·max(RK, RT)·RC
 
@@ -24,19 +27,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let sact = tr < RK;
   let CP = 4u * RT;
 
-  var st: array<vec4f, 4>;
   let nseg = (p.NC + CPS - 1u) / CPS;
   let gbase = (bh * nseg + s) * K * KW + K;
-  for (var i = 0u; i < 4u; i++) {
-    let row = 4u * tr + i;
-    st[i] = vec4f(0.0);
-    if (sact && row < K && col < V) { st[i] = ld4_wsg(gbase + row * KW + col, V - col); }
+  let r0 = 4u * tr;
+  var st0 = vec4f(0.0);
+  var st1 = vec4f(0.0);
+  var st2 = vec4f(0.0);
+  var st3 = vec4f(0.0);
+  if (sact && col < V) {
+    if (r0 < K) { st0 = ld4_wsg(gbase + r0 * KW + col, V - col); }
+    if (r0 + 1u < K) { st1 = ld4_wsg(gbase + (r0 + 1u) * KW + col, V - col); }
+    if (r0 + 2u < K) { st2 = ld4_wsg(gbase + (r0 + 2u) * KW + col, V - col); }
+    if (r0 + 3u < K) { st3 = ld4_wsg(gbase + (r0 + 3u) * KW + col, V - col); }
   }
   let c1 = min((s + 1u) * CPS, p.NC);
   for (var n = s * CPS; n < c1; n++) {
     let cb = (bh * p.NC + n) * C;
     if (sact) {
-      for (var i = 0u; i < 4u; i++) { sS[(4u * tr + i) * RC + c] = st[i]; }
+      sS[r0 * RC + c] = st0;
+      sS[(r0 + 1u) * RC + c] = st1;
+      sS[(r0 + 2u) * RC + c] = st2;
+      sS[(r0 + 3u) * RC + c] = st3;
     }
     for (var e = lid; e < CP * RK; e += WGN) {
       let t = e / RK;
@@ -50,11 +61,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       sA[e] = w;
       sB[e] = q;
     }
-    var x: array<vec4f, 4>;
-    for (var i = 0u; i < 4u; i++) {
-      let t = 4u * tr + i;
-      x[i] = vec4f(0.0);
-      if (xact && t < C && col < V) { x[i] = ld4_wsu((cb + t) * V + col, V - col); }
+    var x0 = vec4f(0.0);
+    var x1 = vec4f(0.0);
+    var x2 = vec4f(0.0);
+    var x3 = vec4f(0.0);
+    if (xact && col < V) {
+      if (r0 < C) { x0 = ld4_wsu((cb + r0) * V + col, V - col); }
+      if (r0 + 1u < C) { x1 = ld4_wsu((cb + r0 + 1u) * V + col, V - col); }
+      if (r0 + 2u < C) { x2 = ld4_wsu((cb + r0 + 2u) * V + col, V - col); }
+      if (r0 + 3u < C) { x3 = ld4_wsu((cb + r0 + 3u) * V + col, V - col); }
     }
     workgroupBarrier();
 
@@ -70,10 +85,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         let b2 = sS[at + 2u * RC];
         let b3 = sS[at + 3u * RC];
         let a = 4u * tr * RK + k4;
-        x[0] = mac4(x[0], -sA[a], b0, b1, b2, b3);
-        x[1] = mac4(x[1], -sA[a + RK], b0, b1, b2, b3);
-        x[2] = mac4(x[2], -sA[a + 2u * RK], b0, b1, b2, b3);
-        x[3] = mac4(x[3], -sA[a + 3u * RK], b0, b1, b2, b3);
+        x0 = mac4(x0, -sA[a], b0, b1, b2, b3);
+        x1 = mac4(x1, -sA[a + RK], b0, b1, b2, b3);
+        x2 = mac4(x2, -sA[a + 2u * RK], b0, b1, b2, b3);
+        x3 = mac4(x3, -sA[a + 3u * RK], b0, b1, b2, b3);
         o0 = mac4(o0, sB[a], b0, b1, b2, b3);
         o1 = mac4(o1, sB[a + RK], b0, b1, b2, b3);
         o2 = mac4(o2, sB[a + 2u * RK], b0, b1, b2, b3);
@@ -82,7 +97,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
     if (xact) {
-      for (var i = 0u; i < 4u; i++) { sS[(4u * tr + i) * RC + c] = x[i]; }
+      sS[r0 * RC + c] = x0;
+      sS[(r0 + 1u) * RC + c] = x1;
+      sS[(r0 + 2u) * RC + c] = x2;
+      sS[(r0 + 3u) * RC + c] = x3;
     }
     for (var e = lid; e < CP * RT; e += WGN) {
       let t = e / RT;
@@ -124,18 +142,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       for (var t = 0u; t < CP; t++) {
         let a = sB[t * RK + tr];
         let b = sS[t * RC + c];
-        st[0] = fma(vec4f(a.x), b, st[0]);
-        st[1] = fma(vec4f(a.y), b, st[1]);
-        st[2] = fma(vec4f(a.z), b, st[2]);
-        st[3] = fma(vec4f(a.w), b, st[3]);
+        st0 = fma(vec4f(a.x), b, st0);
+        st1 = fma(vec4f(a.y), b, st1);
+        st2 = fma(vec4f(a.z), b, st2);
+        st3 = fma(vec4f(a.w), b, st3);
       }
     }
     workgroupBarrier();
   }
 }
-
-
-
 
 // Output row t0 + t, columns col…col+3 (scaled), in pairs so that a bf16 word is written whole.
 fn store_o(bh: u32, t0: u32, t: u32, len: u32, col: u32, o: vec4f) {
