@@ -12,15 +12,7 @@ import { after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { tunedForwardTests } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
-import {
-  defaultParams,
-  type InputName,
-  type Inputs,
-  inputShape,
-  type Shape,
-} from "../../bench/ops.ts";
-import { numel, tensor } from "../../bench/tensor.ts";
-import { mulberry32 as rng } from "../../bench/stats.ts";
+import { type DeltaCase, deltaInputs, deltaRequest } from "./deltanet_cases.ts";
 import { planDeltaSeg } from "../../kernels/webgpu/deltanet/seg_fwd.ts";
 import { planPrep2 } from "../../kernels/webgpu/deltanet/chunk_fwd.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
@@ -28,16 +20,7 @@ import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
 const backend = await webgpuOrReport("webgpu deltanet prep v1/v2 tests");
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 
-interface Case {
-  name: string;
-  shape: Shape;
-  chunk: number;
-  tune: Record<string, number>;
-  l2norm: boolean;
-  h0: boolean;
-}
-
-const SHAPES: Omit<Case, "tune" | "name">[] = [
+const SHAPES: Omit<DeltaCase, "tune" | "name">[] = [
   { shape: { B: 1, T: 150, H: 2, K: 16, V: 16, M: 0 }, chunk: 16, l2norm: true, h0: true },
   { shape: { B: 2, T: 77, H: 1, K: 12, V: 10, M: 0 }, chunk: 20, l2norm: false, h0: true },
   { shape: { B: 1, T: 100, H: 2, K: 64, V: 64, M: 0 }, chunk: 32, l2norm: true, h0: false },
@@ -46,7 +29,7 @@ const SHAPES: Omit<Case, "tune" | "name">[] = [
   { shape: { B: 1, T: 129, H: 2, K: 16, V: 16, M: 0 }, chunk: 64, l2norm: true, h0: true },
 ];
 
-const CASES: Case[] = SHAPES.flatMap((c) =>
+const CASES: DeltaCase[] = SHAPES.flatMap((c) =>
   [[1, 1], [2, 1], [2, 2]].map(([prep, sum]) => {
     const { B, T, H, K, V } = c.shape;
     return {
@@ -58,39 +41,14 @@ const CASES: Case[] = SHAPES.flatMap((c) =>
   })
 );
 
-/** As deltanet_seg_test.ts: without the l2 norm, ‖k‖² < 1 keeps the state bounded. */
-function makeInputs(c: Case, seed: number): Inputs {
-  const r = rng(seed);
-  const inputs: Inputs = {};
-  const names: InputName[] = ["q", "k", "v", "beta", ...(c.h0 ? ["h0" as const] : [])];
-  const qk = c.l2norm ? 1 : 1.5 / Math.sqrt(c.shape.K);
-  for (const name of names) {
-    const shape = inputShape(name, c.shape);
-    const [lo, hi] = name === "beta" ? [0, 1] : name === "q" || name === "k" ? [-qk, qk] : [-1, 1];
-    const d = new Float32Array(numel(shape));
-    for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
-    inputs[name] = tensor("f32", shape, d);
-  }
-  return inputs;
-}
-
 if (backend) {
   const be = backend;
   after(() => be.close());
   describe("webgpu deltanet prep v1/v2 (segmented forward) vs fp64 oracle", () => {
     tunedForwardTests(be, "deltanet", CASES, {
       seed: SEED,
-      request: (c) => ({
-        variant: "deltanet",
-        mode: "fwd",
-        params: {
-          ...defaultParams("deltanet", c.shape.K),
-          chunk_size: c.chunk,
-          qk_l2norm: c.l2norm,
-        },
-        shape: c.shape,
-      }),
-      inputs: makeInputs,
+      request: deltaRequest,
+      inputs: deltaInputs,
       // The segmented path must be taken, with the prep the case names.
       checkPlan: (c, req) => {
         const limits = be.info().limits as DeviceLimits;

@@ -10,32 +10,14 @@ import { after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { tunedForwardTests } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
-import {
-  defaultParams,
-  type InputName,
-  type Inputs,
-  inputShape,
-  type Shape,
-} from "../../bench/ops.ts";
-import { numel, tensor } from "../../bench/tensor.ts";
-import { mulberry32 as rng } from "../../bench/stats.ts";
+import { type DeltaCase, deltaInputs, deltaRequest } from "./deltanet_cases.ts";
 import { planDeltaSeg } from "../../kernels/webgpu/deltanet/seg_fwd.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
 
 const backend = await webgpuOrReport("webgpu deltanet segmented forward tests");
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 
-interface Case {
-  name: string;
-  shape: Shape;
-  chunk: number;
-  /** LAB_WEBGPU_TUNE overrides (deltanet.cps, .sum_cols, .out_cols, .scan_cols, .scan_kt). */
-  tune: Record<string, number>;
-  l2norm: boolean;
-  h0: boolean;
-}
-
-const CASES: Case[] = [
+const CASES: DeltaCase[] = [
   {
     name: "19 chunks in segments of 4, partial last chunk, narrow tiles",
     shape: { B: 1, T: 150, H: 2, K: 16, V: 12, M: 0 },
@@ -92,42 +74,14 @@ const CASES: Case[] = [
   },
 ];
 
-/**
- * Without the l2 norm, I − β k kᵀ has an eigenvalue 1 − β‖k‖², so q, k are kept short enough
- * (‖k‖² < 1) that the state neither explodes nor oscillates and fp32 stays comparable.
- */
-function makeInputs(c: Case, seed: number): Inputs {
-  const r = rng(seed);
-  const inputs: Inputs = {};
-  const names: InputName[] = ["q", "k", "v", "beta", ...(c.h0 ? ["h0" as const] : [])];
-  const qk = c.l2norm ? 1 : 1.5 / Math.sqrt(c.shape.K);
-  for (const name of names) {
-    const shape = inputShape(name, c.shape);
-    const [lo, hi] = name === "beta" ? [0, 1] : name === "q" || name === "k" ? [-qk, qk] : [-1, 1];
-    const d = new Float32Array(numel(shape));
-    for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
-    inputs[name] = tensor("f32", shape, d);
-  }
-  return inputs;
-}
-
 if (backend) {
   const be = backend;
   after(() => be.close());
   describe("webgpu deltanet segmented forward vs fp64 oracle", () => {
     tunedForwardTests(be, "deltanet", CASES, {
       seed: SEED,
-      request: (c) => ({
-        variant: "deltanet",
-        mode: "fwd",
-        params: {
-          ...defaultParams("deltanet", c.shape.K),
-          chunk_size: c.chunk,
-          qk_l2norm: c.l2norm,
-        },
-        shape: c.shape,
-      }),
-      inputs: makeInputs,
+      request: deltaRequest,
+      inputs: deltaInputs,
       // The case must take the segmented path with the segments it was tuned to.
       checkPlan: (c, req) => {
         const NC = Math.ceil(c.shape.T / c.chunk);
