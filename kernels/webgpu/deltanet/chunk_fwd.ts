@@ -103,9 +103,6 @@ export function planPrep2(
     XS,
     KSW: pow2(RK) ? RK - 1 : 0,
     XSW: pow2(RX) ? RX - 1 : 0,
-    // sA unswizzled: the swizzle measured 3 ms slower on the H100 at 1M (the inverse's column
-    // reads are conflict-free without it).
-    ASW: 0,
   };
 }
 
