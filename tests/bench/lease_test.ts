@@ -76,3 +76,42 @@ describe("ci/lease.sh", () => {
     assert.match(r.stderr, /usage: ci\/lease.sh check\|measure/);
   });
 });
+
+describe("ci/pack-commit.sh", () => {
+  const run = async (args: string[], env: Record<string, string> = {}, cwd = ROOT) => {
+    const out = await new Deno.Command("bash", { args, env, cwd, stdout: "piped", stderr: "piped" })
+      .output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  };
+
+  it("refuses what is not a commit, in one line", async () => {
+    const r = await run([`${ROOT}ci/pack-commit.sh`, "no-such-commit"]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, "pack-commit: 'no-such-commit' is not a commit here\n");
+  });
+
+  it("packs a commit and runs a command inside it, naming the commit", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pack-" });
+    try {
+      const sha = (await run(["-c", "git rev-parse HEAD"])).stdout.trim();
+      const r = await run([`${ROOT}ci/pack-commit.sh`, "HEAD", dir], { PACK_NO_BUILD: "1" });
+      assert.equal(r.code, 0, r.stderr);
+      const short = sha.slice(0, 7);
+      assert.match(r.stdout, new RegExp(`packed ${sha} into .*tree-${short}\\.tar\\.xz, run-`));
+      const inside = await run(
+        [
+          `${dir}/run-${short}.sh`,
+          "bash",
+          "-c",
+          'test -f deno.json && echo "$LAB_GIT_COMMIT $LAK_REPO"',
+        ],
+        { TMPDIR: dir },
+      );
+      assert.equal(inside.code, 0, inside.stderr);
+      assert.equal(inside.stdout.trim(), `${sha} ${ROOT.replace(/\/$/, "")}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
