@@ -23,6 +23,18 @@ export async function runScript(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** Runs a bash command line (a script path and its args, or -c CMD) from `cwd`. */
+export async function runBash(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd = ROOT,
+): Promise<Run> {
+  const out = await new Deno.Command("bash", { args, env, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
 /** The contract for bad input: exactly one line on stderr, naming the problem, no stack. */
 export function oneLineError(r: Run): string {
   const lines = r.stderr.trim().split("\n");

@@ -1,16 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ROOT } from "./cli_util.ts";
+import { ROOT, runBash } from "./cli_util.ts";
 
-async function lease(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command("bash", {
-    args: [`${ROOT}ci/lease.sh`, ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function lease(args: string[], env: Record<string, string>) {
+  return runBash([`${ROOT}ci/lease.sh`, ...args], env);
 }
 
 describe("ci/lease.sh", () => {
@@ -78,15 +71,8 @@ describe("ci/lease.sh", () => {
 });
 
 describe("ci/pack-commit.sh", () => {
-  const run = async (args: string[], env: Record<string, string> = {}, cwd = ROOT) => {
-    const out = await new Deno.Command("bash", { args, env, cwd, stdout: "piped", stderr: "piped" })
-      .output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  };
-
   it("refuses what is not a commit, in one line", async () => {
-    const r = await run([`${ROOT}ci/pack-commit.sh`, "no-such-commit"]);
+    const r = await runBash([`${ROOT}ci/pack-commit.sh`, "no-such-commit"]);
     assert.equal(r.code, 2);
     assert.equal(r.stderr, "pack-commit: 'no-such-commit' is not a commit here\n");
   });
@@ -94,12 +80,12 @@ describe("ci/pack-commit.sh", () => {
   it("packs a commit and runs a command inside it, naming the commit", async () => {
     const dir = await Deno.makeTempDir({ prefix: "pack-" });
     try {
-      const sha = (await run(["-c", "git rev-parse HEAD"])).stdout.trim();
-      const r = await run([`${ROOT}ci/pack-commit.sh`, "HEAD", dir], { PACK_NO_BUILD: "1" });
+      const sha = (await runBash(["-c", "git rev-parse HEAD"])).stdout.trim();
+      const r = await runBash([`${ROOT}ci/pack-commit.sh`, "HEAD", dir], { PACK_NO_BUILD: "1" });
       assert.equal(r.code, 0, r.stderr);
       const short = sha.slice(0, 7);
       assert.match(r.stdout, new RegExp(`packed ${sha} into .*tree-${short}\\.tar\\.xz, run-`));
-      const inside = await run(
+      const inside = await runBash(
         [
           `${dir}/run-${short}.sh`,
           "bash",
