@@ -4,7 +4,7 @@
  */
 import { BACKENDS } from "./backends/backend.ts";
 import { parseBackendName } from "./backends/registry.ts";
-import { BackendWorker } from "./pool.ts";
+import { openLanes, runOnLanes } from "./lanes.ts";
 import { EXIT_BAD_INPUT, parseChoice, parseFlags, runCli } from "./cli/cli.ts";
 import {
   applyOverrides,
@@ -59,9 +59,14 @@ Timing:
   --min-samples N    --max-samples N    --time-cap SECONDS (sampling per cell)
   --seed N           input seed (default: random, recorded in results.json)
 
+Devices:
+  --gpus LIST        spread the cells over these GPUs (nvidia-smi indices, or all), one cell
+                     per GPU at a time, each backend's worker pinned to its lane's GPU; a
+                     WebGPU worker is used only where it opened on its own GPU (docs/bench.md)
+  --cuda-library P   CUDA kernel library (else $LAK_LIBRARY, else build/liblak.so)
+
 Output:
   --out DIR          parent folder of the run folder   [out]
-  --cuda-library P   CUDA kernel library (else $LAK_LIBRARY, else build/liblak.so)
   --no-report        skip report.html
   --resume DIR       continue an interrupted run in DIR (its flags and seed are reused;
                      cells already in DIR/results.jsonl are kept); only at the commit
@@ -108,6 +113,7 @@ const FLAGS = {
   resume: { type: "string" },
   "cell-timeout": { type: "string" },
   "dry-run": { type: "boolean" },
+  gpus: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -152,15 +158,12 @@ async function main(args: string[]): Promise<number> {
     throw new InputError(`--cell-timeout must be positive seconds, got '${v["cell-timeout"]}'`);
   }
 
-  const workers: BackendWorker[] = [];
-  const unavailable: { backend: string; reason: string }[] = [];
-  for (const name of requested) {
-    const w = await BackendWorker.start(name, v["cuda-library"]);
-    if (typeof w === "string") {
-      unavailable.push({ backend: name, reason: w });
-      console.error(`bench: ${name}: ${w}`);
-    } else workers.push(w);
-  }
+  const opened = await openLanes(requested, v["cuda-library"], v.gpus);
+  const { lanes, unavailable } = opened;
+  for (const u of unavailable) console.error(`bench: ${u.backend}: ${u.reason}`);
+  for (const w of opened.warnings) console.error(`bench: warning: ${w}`);
+  const workers = lanes.flatMap((l) => l.workers);
+  const closeAll = () => Promise.all(workers.map((w) => w.close()));
   // torch only opens with a CUDA device (torch_worker.py), so it marks a GPU machine too.
   const gpu = workers.some((w) =>
     w.name === "cuda" || w.name === "torch" ||
@@ -169,8 +172,10 @@ async function main(args: string[]): Promise<number> {
   const profile: Profile = profileFlag ?? (gpu ? "nightly" : "smoke");
   const spec = applyOverrides(profileSpec(profile, gpu), config, v as MatrixFlags);
   const active = workers.filter((w) => spec.backends.includes(w.name));
+  // One catalog entry per backend: every lane's worker of a backend has the same impls.
+  const catalog = active.filter((w, i) => active.findIndex((x) => x.name === w.name) === i);
   if (active.length === 0) {
-    await Promise.all(workers.map((w) => w.close()));
+    await closeAll();
     console.error(
       `bench: error: none of the backends ${spec.backends.join(", ")} is available here`,
     );
@@ -180,9 +185,9 @@ async function main(args: string[]): Promise<number> {
   const external = unavailable.filter((u) =>
     u.backend === "torch" && spec.backends.includes("torch")
   ).map((u) => ({ name: "torch" as const, impls: [...TORCH_IMPLS], reason: u.reason }));
-  const cells = planCells(spec, [...active, ...external]);
+  const cells = planCells(spec, [...catalog, ...external]);
   if (cells.length === 0) {
-    await Promise.all(workers.map((w) => w.close()));
+    await closeAll();
     throw new InputError(
       "the matrix is empty: no backend implements the requested variants/impls/dtypes/modes",
     );
@@ -195,7 +200,7 @@ async function main(args: string[]): Promise<number> {
       console.log(why ? `${c.id}  (skipped: ${why})` : c.id);
     }
     console.error(`bench: profile ${profile}, ${cells.length} cells (dry run: nothing timed)`);
-    await Promise.all(workers.map((w) => w.close()));
+    await closeAll();
     return 0;
   }
 
@@ -213,8 +218,8 @@ async function main(args: string[]): Promise<number> {
     });
   }
   console.error(
-    `bench: profile ${profile}, ${cells.length} cells on ${
-      active.map((b) => b.name).join(", ")
+    `bench: profile ${profile}, ${cells.length} cells on ${catalog.map((b) => b.name).join(", ")}${
+      lanes.length > 1 ? ` over ${lanes.length} GPUs (${lanes.map((l) => l.label).join(", ")})` : ""
     }, ` +
       `T ${
         spec.T.map(formatTokens).join(",")
@@ -226,18 +231,29 @@ async function main(args: string[]): Promise<number> {
     create: true,
     append: true,
   });
-  const progress = new Progress(cells.length);
+  const done = new Map<number, Cell>();
   const predictor = new RunTimePredictor();
-  const done: Cell[] = [];
   for (const [i, planned] of cells.entries()) {
     const before = previous.get(planned.id);
     if (before) {
-      done.push(before);
+      done.set(i, before);
       predictor.record(before);
-      continue;
     }
-    progress.start(i, planned.id);
-    const worker = active.find((w) => w.name === planned.backend);
+  }
+  const progress = new Progress(cells.length, done.size);
+  // Lanes finish cells concurrently: one line at a time, each written whole.
+  let writing = Promise.resolve();
+  const appendLine = (line: string) =>
+    writing = writing.then(async () => {
+      const bytes = new TextEncoder().encode(line + "\n");
+      for (let off = 0; off < bytes.length;) off += await jsonl.write(bytes.subarray(off));
+    });
+  const queue = cells.map((planned, index) => ({ index, planned })).filter((c) =>
+    !done.has(c.index)
+  );
+  await runOnLanes(lanes, queue, async (lane, i, planned) => {
+    progress.start(planned.id, lane.label);
+    const worker = lane.workers.find((w) => w.name === planned.backend && active.includes(w));
     const fresh = newCell(planned, spec).cell;
     const tooSlow = predictor.skipReason(planned, fresh.work.flops, cellTimeout);
     const cell = !worker
@@ -249,13 +265,15 @@ async function main(args: string[]): Promise<number> {
       : tooSlow
       ? finish(fresh, "skipped", tooSlow)
       : await worker.run(planned, spec, (seed + i * 1_000_003) >>> 0, cellTimeout * 1000);
-    done.push(cell);
+    if (worker && lane.gpu) cell.gpu = { ...lane.gpu };
+    done.set(i, cell);
     predictor.record(cell);
-    await jsonl.write(new TextEncoder().encode(JSON.stringify(cell) + "\n"));
-    progress.finish(i, cell);
-  }
+    await appendLine(JSON.stringify(cell));
+    progress.finish(cell, lane.label);
+    return cell;
+  });
   jsonl.close();
-  await Promise.all(workers.map((w) => w.close()));
+  await closeAll();
 
   const results: Results = {
     schema: SCHEMA,
@@ -267,8 +285,15 @@ async function main(args: string[]): Promise<number> {
       argv: args_,
       seed,
     },
-    provenance: await provenance(active.map((w) => w.info), unavailable),
-    cells: done,
+    provenance: await provenance(
+      lanes.flatMap((l) =>
+        l.workers.filter((w) => active.includes(w)).map((w) =>
+          l.gpu ? { ...w.info, gpu: l.gpu } : w.info
+        )
+      ),
+      unavailable,
+    ),
+    cells: [...done].sort(([a], [b]) => a - b).map(([, c]) => c),
     drift: [],
   };
   await writeJsonAtomic(`${dir}/results.json`, results);
@@ -279,8 +304,8 @@ async function main(args: string[]): Promise<number> {
     console.log(`report:  ${dir}/report.html`);
     console.log(`summary: ${dir}/summary.md`);
   }
-  const bad = done.filter((c) => !["ok", "skipped"].includes(c.status));
-  if (bad.length) console.error(`bench: ${bad.length} of ${done.length} cells not ok`);
+  const bad = results.cells.filter((c) => !["ok", "skipped"].includes(c.status));
+  if (bad.length) console.error(`bench: ${bad.length} of ${results.cells.length} cells not ok`);
   return bad.length ? EXIT_BAD_INPUT : 0;
 }
 

@@ -21,11 +21,12 @@ class Connection {
   readonly #lines: AsyncGenerator<string>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
 
-  constructor(name: BackendName, cudaLibrary: string | undefined) {
+  constructor(name: BackendName, cudaLibrary: string | undefined, env: Record<string, string>) {
     const args = ["run", "-A", WORKER, `--backend=${name}`];
     if (cudaLibrary) args.push(`--cuda-library=${cudaLibrary}`);
     this.#child = new Deno.Command(Deno.execPath(), {
       args,
+      env,
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
@@ -97,17 +98,23 @@ export class BackendWorker {
     readonly info: DeviceInfo,
     readonly impls: ImplInfo[],
     readonly cudaLibrary: string | undefined,
+    /** Added to the worker's environment: the GPU pinning of a --gpus lane (bench/gpus.ts). */
+    readonly env: Record<string, string>,
     conn: Connection,
   ) {
     this.#conn = conn;
   }
 
   /** Starts a worker; resolves to the reason instead when the backend cannot open here. */
-  static async start(name: BackendName, cudaLibrary?: string): Promise<BackendWorker | string> {
-    const conn = new Connection(name, cudaLibrary);
+  static async start(
+    name: BackendName,
+    cudaLibrary?: string,
+    env: Record<string, string> = {},
+  ): Promise<BackendWorker | string> {
+    const conn = new Connection(name, cudaLibrary, env);
     const hello = await conn.receive(STARTUP_TIMEOUT_MS);
     if (hello.type === "hello") {
-      return new BackendWorker(name, hello.info, hello.impls, cudaLibrary, conn);
+      return new BackendWorker(name, hello.info, hello.impls, cudaLibrary, env, conn);
     }
     await conn.close();
     return "reason" in hello ? hello.reason : `unexpected message from the ${name} worker`;
@@ -120,7 +127,7 @@ export class BackendWorker {
     timeoutMs: number,
   ): Promise<Cell> {
     if (!this.#conn) {
-      const conn = new Connection(this.name, this.cudaLibrary);
+      const conn = new Connection(this.name, this.cudaLibrary, this.env);
       const hello = await conn.receive(STARTUP_TIMEOUT_MS);
       if (hello.type !== "hello") {
         await conn.close();

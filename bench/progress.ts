@@ -1,5 +1,5 @@
 /**
- * Progress of a long run: on a terminal one live line (cell i of N, which cell, elapsed,
+ * Progress of a long run: on a terminal one live line (cells done of N, which cell, elapsed,
  * ETA) rewritten in place; otherwise one plain line per finished cell, for CI logs.
  */
 import type { Cell } from "./results.ts";
@@ -25,21 +25,41 @@ export function describeCell(c: Cell): string {
 export class Progress {
   readonly #t0 = performance.now();
   readonly #tty = Deno.stderr.isTerminal();
+  #finished = 0;
+  readonly #running = new Map<string, string>();
 
-  constructor(readonly total: number) {}
+  /** total: cells in the run; already: those a resumed run finished before (no ETA weight). */
+  constructor(readonly total: number, readonly already = 0) {}
 
-  #prefix(i: number): string {
+  #prefix(): string {
     const elapsed = (performance.now() - this.#t0) / 1000;
-    const eta = i > 0 ? (elapsed / i) * (this.total - i) : NaN;
-    return `[${i + 1}/${this.total} ${formatDuration(elapsed)} eta ${formatDuration(eta)}]`;
+    const left = this.total - this.already - this.#finished;
+    const eta = this.#finished > 0 ? (elapsed / this.#finished) * left : NaN;
+    return `[${this.already + this.#finished}/${this.total} ${formatDuration(elapsed)} eta ${
+      formatDuration(eta)
+    }]`;
   }
 
-  start(i: number, id: string): void {
-    if (this.#tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${this.#prefix(i)} ${id} ...`));
+  /** lane: where the cell runs ("gpu2") when a run has several lanes, else "". */
+  start(id: string, lane = ""): void {
+    this.#running.set(lane, id);
+    this.#live();
   }
 
-  finish(i: number, cell: Cell): void {
-    const line = `${this.#prefix(i)} ${cell.id}: ${describeCell(cell)}`;
+  finish(cell: Cell, lane = ""): void {
+    this.#running.delete(lane);
+    this.#finished++;
+    const line = `${this.#prefix()} ${lane ? `${lane} ` : ""}${cell.id}: ${describeCell(cell)}`;
     Deno.stderr.writeSync(enc.encode(this.#tty ? `\r\x1b[K${line}\n` : `${line}\n`));
+    this.#live();
+  }
+
+  #live(): void {
+    if (!this.#tty || this.#running.size === 0) return;
+    const [lane, id] = [...this.#running][this.#running.size - 1];
+    const more = this.#running.size > 1 ? ` (+${this.#running.size - 1} running)` : "";
+    Deno.stderr.writeSync(
+      enc.encode(`\r\x1b[K${this.#prefix()} ${lane ? `${lane} ` : ""}${id} ...${more}`),
+    );
   }
 }

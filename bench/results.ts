@@ -2,6 +2,7 @@
  * results.json v1: the contract every report, comparison and dashboard reads. A field never
  * changes meaning without a new schema version. docs/results-schema.md documents each field.
  */
+import type { Gpu } from "./gpus.ts";
 import type { DeviceInfo } from "./backends/backend.ts";
 import type { OpParams, Variant } from "./ops.ts";
 import type { BenchMode } from "./matrix.ts";
@@ -51,6 +52,11 @@ export interface Cell {
   /** FLOPs and bytes the op declares (bench/ops.ts opWork), behind the rates above. */
   work: { flops: number; bytes: number };
   correctness: Omit<Correctness, "per_output"> & { per_output?: Correctness["per_output"] } | null;
+  /**
+   * (added in v1, optional) The GPU a --gpus run timed this cell on; provenance.devices entries
+   * carry the same object, so a cell's device (and its measured peaks) can be told apart.
+   */
+  gpu?: Gpu;
 }
 
 /** One drift measurement (deno task drift): low-precision output against a reference. */

@@ -12,6 +12,7 @@
 #                                cells cut at CELL_TIMEOUT (BUDGET/2); with RUN_DIR (carried
 #                                in from the last lease) it resumes that run (same commit);
 #                                the run folder lands in $OUT either way
+#   GPUS=all ci/lease.sh full    the same over every GPU of the host (bench --gpus)
 #   DRY_RUN=1 ci/lease.sh ...    print the steps instead of running them
 #
 # Environment: OUT (default out/lease), LAB_GIT_COMMIT (the commit, since .git does not
@@ -97,7 +98,7 @@ full() {
   else
     # Cells end well inside the lease (a cell cut by the lease would rerun on every resume);
     # one predicted to need longer is skipped with the prediction (bench --help).
-    step bench-full "$budget" $DENO task bench --profile full --no-report \
+    step bench-full "$budget" $DENO task bench --profile full --no-report ${GPUS:+--gpus "$GPUS"} \
       --cell-timeout "${CELL_TIMEOUT:-$((budget / 2))}" --out "$OUT/full"
   fi
 }

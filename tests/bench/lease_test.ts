@@ -84,18 +84,29 @@ describe("ci/pack-commit.sh", () => {
       const r = await runBash([`${ROOT}ci/pack-commit.sh`, "HEAD", dir], { PACK_NO_BUILD: "1" });
       assert.equal(r.code, 0, r.stderr);
       const short = sha.slice(0, 7);
-      assert.match(r.stdout, new RegExp(`packed ${sha} into .*tree-${short}\\.tar\\.xz, run-`));
+      // CI installs mesa-vulkan-drivers, so Mesa's device-select layer is there to pack.
+      const layer = await Deno.stat("/usr/lib/x86_64-linux-gnu/libVkLayer_MESA_device_select.so")
+        .then(() => true, () => false);
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `packed ${sha} into .*tree-${short}\\.tar\\.xz, ${layer ? "vk-layer/, " : ""}run-`,
+        ),
+      );
       const inside = await runBash(
         [
           `${dir}/run-${short}.sh`,
           "bash",
           "-c",
-          'test -f deno.json && echo "$LAB_GIT_COMMIT $LAK_REPO"',
+          'test -f deno.json && echo "$LAB_GIT_COMMIT $LAK_REPO ${VK_INSTANCE_LAYERS:-none}"',
         ],
         { TMPDIR: dir },
       );
       assert.equal(inside.code, 0, inside.stderr);
-      assert.equal(inside.stdout.trim(), `${sha} ${ROOT.replace(/\/$/, "")}`);
+      assert.equal(
+        inside.stdout.trim(),
+        `${sha} ${ROOT.replace(/\/$/, "")} ${layer ? "VK_LAYER_MESA_device_select" : "none"}`,
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -95,10 +95,11 @@ extern "C" LAK_API int lak_device_info_json(int device, char* buf, size_t n) {
       "{\"name\":\"%s\",\"device\":%d,\"sm_count\":%d,\"compute_capability\":\"%d.%d\","
       "\"clock_khz\":%d,\"memory_clock_khz\":%d,\"memory_bus_bits\":%d,"
       "\"memory_total_bytes\":%zu,\"l2_bytes\":%d,\"shared_per_block_optin_bytes\":%zu,"
-      "\"driver_version\":%d,\"runtime_version\":%d,\"abi_version\":%d}",
+      "\"driver_version\":%d,\"runtime_version\":%d,\"abi_version\":%d,"
+      "\"pci_bus_id\":\"%04x:%02x:%02x.0\"}",
       name, device, prop.multiProcessorCount, prop.major, prop.minor, clock, mem_clock,
       prop.memoryBusWidth, prop.totalGlobalMem, prop.l2CacheSize, prop.sharedMemPerBlockOptin,
-      driver, runtime, LAK_ABI_VERSION);
+      driver, runtime, LAK_ABI_VERSION, prop.pciDomainID, prop.pciBusID, prop.pciDeviceID);
   if (w < 0 || static_cast<size_t>(w) >= n) {
     buf[0] = '\0';
     return lak::fail(LAK_ERR_INVALID, "lak_device_info_json: buffer of %zu bytes is too small "

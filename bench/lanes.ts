@@ -1,0 +1,147 @@
+/**
+ * Lanes: the worker sets a run times cells on, one cell per lane at a time. Without --gpus there
+ * is one lane on the default device; with it, one lane per GPU (bench/gpus.ts). Cells go to the
+ * first free lane that has their backend, in plan order, except that a cell waits while a
+ * smaller T of its series is still queued or running, so that the run-time predictor
+ * (bench/predict.ts) has seen it.
+ */
+import type { BackendName } from "./backends/backend.ts";
+import {
+  checkPlacement,
+  type Gpu,
+  laneEnv,
+  listGpus,
+  memoryUsedMiB,
+  normalizeBusId,
+  selectGpus,
+} from "./gpus.ts";
+import type { PlannedCell } from "./matrix.ts";
+import { BackendWorker } from "./pool.ts";
+import type { Cell } from "./results.ts";
+
+export interface Lane {
+  /** "" for the single default lane, else "gpu<index>". */
+  label: string;
+  gpu?: Gpu;
+  workers: BackendWorker[];
+}
+
+export interface OpenedLanes {
+  lanes: Lane[];
+  /** Backends no lane could open, with the first reason. */
+  unavailable: { backend: string; reason: string }[];
+  /** Workers opened but not used (a misplaced WebGPU adapter), with why: for the log. */
+  warnings: string[];
+}
+
+export async function openLanes(
+  requested: readonly BackendName[],
+  cudaLibrary: string | undefined,
+  gpusFlag: string | undefined,
+): Promise<OpenedLanes> {
+  const unavailable = new Map<string, string>();
+  const warnings: string[] = [];
+  const note = (name: string, w: BackendWorker | string): BackendWorker | undefined => {
+    if (typeof w !== "string") return w;
+    if (!unavailable.has(name)) unavailable.set(name, w);
+    return undefined;
+  };
+  if (gpusFlag === undefined) {
+    const workers: BackendWorker[] = [];
+    for (const name of requested) {
+      const w = note(name, await BackendWorker.start(name, cudaLibrary));
+      if (w) workers.push(w);
+    }
+    return { lanes: [{ label: "", workers }], unavailable: listOf(unavailable), warnings };
+  }
+  const gpus = selectGpus(gpusFlag, await listGpus());
+  const lanes: Lane[] = gpus.map((gpu) => ({ label: `gpu${gpu.index}`, gpu, workers: [] }));
+  // WebGPU first and one at a time: its placement is judged from which GPU's memory grew.
+  if (requested.includes("webgpu")) {
+    for (const lane of lanes) {
+      const before = await memoryUsedMiB();
+      const w = note(
+        "webgpu",
+        await BackendWorker.start("webgpu", cudaLibrary, laneEnv(lane.gpu!)),
+      );
+      if (!w) continue;
+      const wrong = checkPlacement(lane.gpu!, before, await memoryUsedMiB());
+      if (wrong) {
+        warnings.push(`webgpu not used on ${lane.label}: ${wrong} (docs/bench.md, --gpus)`);
+        await w.close();
+      } else lane.workers.push(w);
+    }
+  }
+  const others = requested.filter((n) => n !== "webgpu");
+  await Promise.all(lanes.map(async (lane) => {
+    for (const name of others) {
+      const w = note(name, await BackendWorker.start(name, cudaLibrary, laneEnv(lane.gpu!)));
+      if (!w) continue;
+      const bus = w.info.pci_bus_id;
+      if (typeof bus === "string" && normalizeBusId(bus) !== lane.gpu!.pci_bus_id) {
+        warnings.push(`${name} not used on ${lane.label}: it opened on ${bus}`);
+        await w.close();
+      } else lane.workers.push(w);
+    }
+  }));
+  // A backend that opened on some lane is not unavailable, only absent from the others.
+  const opened = new Set(lanes.flatMap((l) => l.workers.map((w) => w.name)));
+  for (const name of opened) unavailable.delete(name);
+  if (!opened.has("webgpu") && requested.includes("webgpu") && warnings.length) {
+    unavailable.set("webgpu", "no lane's WebGPU adapter was on its own GPU");
+  }
+  return { lanes, unavailable: listOf(unavailable), warnings };
+}
+
+function listOf(m: Map<string, string>) {
+  return [...m].map(([backend, reason]) => ({ backend, reason }));
+}
+
+function series(c: PlannedCell): string {
+  return `${c.backend}/${c.variant}/${c.impl}/${c.dtype}/${c.mode}`;
+}
+
+/**
+ * Runs every queued cell on the lanes. run() times one cell on one lane (or finishes it without
+ * timing); it is called with the cell's plan index so seeds do not depend on the lane.
+ */
+export async function runOnLanes(
+  lanes: Lane[],
+  queue: { index: number; planned: PlannedCell }[],
+  run: (lane: Lane, index: number, planned: PlannedCell) => Promise<Cell>,
+): Promise<void> {
+  const pending = [...queue];
+  const running = new Set<PlannedCell>();
+  let wake = () => {};
+  let changed = new Promise<void>((r) => (wake = r));
+  const signal = () => {
+    wake();
+    changed = new Promise<void>((r) => (wake = r));
+  };
+  const blocked = (c: PlannedCell) =>
+    [...pending.map((p) => p.planned), ...running].some((o) =>
+      o !== c && o.T < c.T && series(o) === series(c)
+    );
+  const runnable = (lane: Lane, c: PlannedCell) =>
+    lane.workers.some((w) => w.name === c.backend) ||
+    !lanes.some((l) => l.workers.some((w) => w.name === c.backend));
+  await Promise.all(lanes.map(async (lane) => {
+    while (true) {
+      const mine = pending.filter((p) => runnable(lane, p.planned));
+      if (mine.length === 0) return;
+      const next = mine.find((p) => !blocked(p.planned));
+      if (!next) {
+        await changed;
+        continue;
+      }
+      pending.splice(pending.indexOf(next), 1);
+      running.add(next.planned);
+      try {
+        await run(lane, next.index, next.planned);
+      } finally {
+        running.delete(next.planned);
+        signal();
+      }
+    }
+  }));
+}

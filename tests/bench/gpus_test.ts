@@ -1,0 +1,204 @@
+/**
+ * bench --gpus: lanes pinned by GPU, placement checks, and the scheduling that keeps a series'
+ * smaller T ahead of its larger ones. The whole-run tests use tests/fixtures/fake_lak.c as the
+ * CUDA library and a two-GPU nvidia-smi stand-in ($LAB_NVIDIA_SMI).
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { oneLineError, ROOT, runScript } from "./cli_util.ts";
+import { checkPlacement, type Gpu, laneEnv, normalizeBusId, selectGpus } from "../../bench/gpus.ts";
+import { type Lane, runOnLanes } from "../../bench/lanes.ts";
+import type { PlannedCell } from "../../bench/matrix.ts";
+import type { BackendWorker } from "../../bench/pool.ts";
+import type { Cell, Results } from "../../bench/results.ts";
+
+const GPUS: Gpu[] = [
+  { index: 0, pci_bus_id: "0000:18:00.0", uuid: "GPU-aaaa", name: "Fake H100" },
+  { index: 1, pci_bus_id: "0000:2a:00.0", uuid: "GPU-bbbb", name: "Fake H100" },
+];
+
+describe("gpus", () => {
+  it("normalizes nvidia-smi's bus ids to the 4-digit domain lak reports", () => {
+    assert.equal(normalizeBusId("00000000:2A:00.0"), "0000:2a:00.0");
+    assert.equal(normalizeBusId("0000:18:00.0"), "0000:18:00.0");
+    assert.throws(() => normalizeBusId("18:00"), /unrecognized PCI bus id '18:00'/);
+  });
+
+  it("selects GPUs by index or all, and names a bad index", () => {
+    assert.deepEqual(selectGpus("all", GPUS), GPUS);
+    assert.deepEqual(selectGpus("1", GPUS), [GPUS[1]]);
+    assert.throws(
+      () => selectGpus("0,2", GPUS),
+      /'2' is not a GPU index here \(have 0,1, or 'all'\)/,
+    );
+    assert.throws(() => selectGpus("1,1", GPUS), /GPU 1 named twice/);
+    assert.throws(() => selectGpus("0,", GPUS), /'' is not a GPU index/);
+  });
+
+  it("pins CUDA by UUID and Vulkan by the PCI tag Mesa's device-select layer reads", () => {
+    const env = laneEnv(GPUS[1]);
+    assert.equal(env.CUDA_VISIBLE_DEVICES, "GPU-bbbb");
+    assert.equal(env.DRI_PRIME, "pci-0000_2a_00_0");
+    assert.equal(env.MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE, "1");
+  });
+
+  it("accepts a worker only where its memory appeared on its own GPU", () => {
+    const before = new Map([[0, 500], [1, 500]]);
+    assert.equal(checkPlacement(GPUS[1], before, new Map([[0, 510], [1, 900]])), "");
+    assert.match(
+      checkPlacement(GPUS[1], before, new Map([[0, 900], [1, 500]])),
+      /opened on GPU 0 \(\+400 MiB\), not GPU 1/,
+    );
+    assert.match(checkPlacement(GPUS[0], before, before), /no GPU's memory grew/);
+  });
+});
+
+describe("runOnLanes", () => {
+  const cell = (impl: string, T: number): PlannedCell => ({
+    backend: "cuda",
+    variant: "la",
+    impl,
+    dtype: "f32",
+    mode: "fwd",
+    T,
+    id: `${impl}/${T}`,
+  });
+  const lane = (label: string, names: string[]): Lane => ({
+    label,
+    workers: names.map((name) => ({ name }) as unknown as BackendWorker),
+  });
+
+  it("runs a series' larger T only after its smaller T finished, and every cell once", async () => {
+    const plan = [cell("a", 1), cell("a", 2), cell("a", 3), cell("b", 1), cell("b", 2)];
+    const log: string[] = [];
+    const seen: string[] = [];
+    await runOnLanes(
+      [lane("gpu0", ["cuda"]), lane("gpu1", ["cuda"]), lane("gpu2", ["cuda"])],
+      plan.map((planned, index) => ({ index, planned })),
+      async (l, _i, p) => {
+        log.push(`start ${p.id}`);
+        seen.push(`${l.label} ${p.id}`);
+        await new Promise((r) => setTimeout(r, 5));
+        log.push(`end ${p.id}`);
+        return {} as Cell;
+      },
+    );
+    assert.equal(seen.length, plan.length);
+    assert.deepEqual(new Set(seen.map((s) => s.split(" ")[1])), new Set(plan.map((p) => p.id)));
+    for (const [small, big] of [["a/1", "a/2"], ["a/2", "a/3"], ["b/1", "b/2"]]) {
+      assert.ok(log.indexOf(`end ${small}`) < log.indexOf(`start ${big}`), log.join(", "));
+    }
+    // Two series, so two lanes worked at once.
+    assert.ok(log.indexOf("start b/1") < log.indexOf("end a/1"), log.join(", "));
+  });
+
+  it("gives a lane only the backends it has", async () => {
+    const plan = [{ ...cell("a", 1), backend: "webgpu" as const }, cell("b", 1)];
+    const seen: string[] = [];
+    await runOnLanes(
+      [lane("gpu0", ["cuda", "webgpu"]), lane("gpu1", ["cuda"])],
+      plan.map((planned, index) => ({ index, planned })),
+      (l, _i, p) => {
+        seen.push(`${l.label} ${p.backend}`);
+        return Promise.resolve({} as Cell);
+      },
+    );
+    assert.ok(seen.includes("gpu0 webgpu"), seen.join(", "));
+    assert.equal(seen.length, 2);
+  });
+});
+
+describe("bench --gpus", () => {
+  let dir = "";
+  let lib = "";
+  let smi = "";
+  before(async () => {
+    dir = await Deno.makeTempDir({ prefix: "gpus-" });
+    lib = `${dir}/fake_lak.so`;
+    const cc = await new Deno.Command("cc", {
+      args: ["-shared", "-fPIC", "-O1", "-o", lib, `${ROOT}tests/fixtures/fake_lak.c`],
+      stderr: "piped",
+    }).output();
+    assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
+    // Two GPUs whose memory never changes: no WebGPU worker can prove where it opened.
+    smi = `${dir}/nvidia-smi`;
+    await Deno.writeTextFile(
+      smi,
+      `#!/bin/sh
+case "$1" in
+  *memory.used*) printf '0, 500\\n1, 500\\n' ;;
+  *) printf '0, 00000000:18:00.0, GPU-aaaa, Fake H100\\n1, 00000000:2A:00.0, GPU-bbbb, Fake H100\\n' ;;
+esac
+`,
+    );
+    await Deno.chmod(smi, 0o755);
+  });
+  after(async () => {
+    await Deno.remove(dir, { recursive: true });
+  });
+
+  it("spreads cells over both GPUs, pins each worker and records the GPU per cell", async () => {
+    const r = await runScript("bench/main.ts", [
+      "--backend=cuda",
+      `--cuda-library=${lib}`,
+      "--gpus=all",
+      "--variant=la",
+      "--dtype=f32",
+      "--mode=fwd",
+      "--T=256,320",
+      "--max-samples=3",
+      "--no-report",
+      `--out=${dir}/out`,
+    ], { LAB_NVIDIA_SMI: smi });
+    // The stand-in writes zeros, so each cell ends incorrect: what matters is where it ran.
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /over 2 GPUs \(gpu0, gpu1\)/);
+    const path = r.stdout.match(/results: (\S+)/)![1];
+    const res: Results = JSON.parse(await Deno.readTextFile(path));
+    const ids = res.cells.map((c) => c.id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => plannedOrder(a) - plannedOrder(b)));
+    assert.ok(res.cells.every((c) => c.status === "incorrect"), r.stderr);
+    assert.deepEqual(new Set(res.cells.map((c) => c.gpu?.index)), new Set([0, 1]));
+    const devices = res.provenance.devices.filter((d) => d.backend === "cuda");
+    assert.deepEqual(
+      devices.map((d) => [d.visible, (d.gpu as Gpu).uuid]).sort(),
+      [["GPU-aaaa", "GPU-aaaa"], ["GPU-bbbb", "GPU-bbbb"]],
+    );
+    function plannedOrder(id: string): number {
+      const impl = ["chunk", "recurrent", "quadratic"].indexOf(id.split("/")[2]);
+      return impl * 10 + (id.includes("T256/") ? 0 : 1);
+    }
+  });
+
+  it("drops a worker that opened on another GPU and says why", async () => {
+    const r = await runScript("bench/main.ts", [
+      "--backend=cuda",
+      `--cuda-library=${lib}`,
+      "--gpus=all",
+      "--dry-run",
+    ], { LAB_NVIDIA_SMI: smi, FAKE_LAK_PCI_BUS_ID: "0000:18:00.0" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: cuda not used on gpu1: it opened on 0000:18:00.0/);
+    assert.doesNotMatch(r.stderr, /not used on gpu0/);
+  });
+
+  it("keeps no WebGPU lane it cannot place, with one line per lane", async () => {
+    const r = await runScript("bench/main.ts", [
+      "--backend=webgpu",
+      "--gpus=0,1",
+      "--dry-run",
+    ], { LAB_NVIDIA_SMI: smi });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /webgpu not used on gpu0: no GPU's memory grew/);
+    assert.match(r.stderr, /webgpu not used on gpu1: no GPU's memory grew/);
+    assert.match(r.stderr, /none of the backends webgpu is available here/);
+  });
+
+  it("names a GPU index the machine does not have in one line", async () => {
+    const r = await runScript("bench/main.ts", ["--gpus=3", "--dry-run"], {
+      LAB_NVIDIA_SMI: smi,
+    });
+    assert.equal(r.code, 1);
+    assert.match(oneLineError(r), /--gpus: '3' is not a GPU index here \(have 0,1, or 'all'\)/);
+  });
+});
