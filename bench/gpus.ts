@@ -104,8 +104,9 @@ export function laneEnv(gpu: Gpu): Record<string, string> {
 }
 
 /**
- * Where a worker that just opened put its memory: "" when on its lane's GPU, else why not.
- * Opening a backend creates a context and measures the copy rate, hundreds of MiB at least.
+ * Where a worker that just opened put its memory: "" when on its lane's GPU alone, else why not.
+ * Opening a backend creates a context, a couple of hundred MiB. Growth on more than one GPU
+ * proves nothing (a driver may touch every GPU it enumerates), so it is refused too.
  */
 export function checkPlacement(
   gpu: Gpu,
@@ -114,10 +115,10 @@ export function checkPlacement(
   minMiB = 64,
 ): string {
   const grew = [...after].map(([i, m]) => ({ i, d: m - (before.get(i) ?? m) }))
-    .filter((x) => x.d >= minMiB).sort((a, b) => b.d - a.d);
+    .filter((x) => x.d >= minMiB).sort((a, b) => b.d - a.d || a.i - b.i);
+  const list = grew.map((g) => `GPU ${g.i} (+${g.d} MiB)`).join(", ");
   if (grew.length === 0) return `no GPU's memory grew by ${minMiB} MiB when it opened`;
-  if (grew[0].i !== gpu.index) {
-    return `it opened on GPU ${grew[0].i} (+${grew[0].d} MiB), not GPU ${gpu.index}`;
-  }
+  if (grew.length > 1) return `memory grew on ${list}: cannot tell which it opened on`;
+  if (grew[0].i !== gpu.index) return `it opened on ${list}, not GPU ${gpu.index}`;
   return "";
 }

@@ -49,6 +49,10 @@ describe("gpus", () => {
       checkPlacement(GPUS[1], before, new Map([[0, 900], [1, 500]])),
       /opened on GPU 0 \(\+400 MiB\), not GPU 1/,
     );
+    assert.match(
+      checkPlacement(GPUS[1], before, new Map([[0, 723], [1, 723]])),
+      /memory grew on GPU 0 \(\+223 MiB\), GPU 1 \(\+223 MiB\): cannot tell/,
+    );
     assert.match(checkPlacement(GPUS[0], before, before), /no GPU's memory grew/);
   });
 });
