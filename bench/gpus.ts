@@ -6,8 +6,9 @@
  * Pinning: CUDA and torch by CUDA_VISIBLE_DEVICES (the GPU's UUID). WebGPU has no device choice
  * (requestAdapter takes a power preference only), so its lane asks Vulkan through Mesa's
  * device-select layer (DRI_PRIME=pci-…, MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE=1). When that
- * layer is missing Vulkan silently gives every lane the first GPU, so a WebGPU worker is kept
- * only if the GPU memory it took on opening showed up on its own lane's GPU (checkPlacement).
+ * layer is missing (or the addresses Vulkan and nvidia-smi report disagree) the request is not
+ * honoured, silently. So WebGPU placement is observed, not trusted: each worker is kept on the
+ * lane of the one GPU its memory appeared on (landedOn), if that lane has none yet.
  */
 import { InputError } from "./ops.ts";
 
@@ -104,21 +105,34 @@ export function laneEnv(gpu: Gpu): Record<string, string> {
 }
 
 /**
- * Where a worker that just opened put its memory: "" when on its lane's GPU alone, else why not.
- * Opening a backend creates a context, a couple of hundred MiB. Growth on more than one GPU
- * proves nothing (a driver may touch every GPU it enumerates), so it is refused too.
+ * Which GPU a worker that just opened put its memory on, or why that cannot be told. Opening a
+ * backend creates a context, a couple of hundred MiB. Growth on more than one GPU proves nothing
+ * (a driver may touch every GPU it enumerates), so it is refused too.
  */
-export function checkPlacement(
-  gpu: Gpu,
+export function landedOn(
   before: Map<number, number>,
   after: Map<number, number>,
   minMiB = 64,
-): string {
+): { gpu: number; mib: number } | { why: string } {
   const grew = [...after].map(([i, m]) => ({ i, d: m - (before.get(i) ?? m) }))
     .filter((x) => x.d >= minMiB).sort((a, b) => b.d - a.d || a.i - b.i);
-  const list = grew.map((g) => `GPU ${g.i} (+${g.d} MiB)`).join(", ");
-  if (grew.length === 0) return `no GPU's memory grew by ${minMiB} MiB when it opened`;
-  if (grew.length > 1) return `memory grew on ${list}: cannot tell which it opened on`;
-  if (grew[0].i !== gpu.index) return `it opened on ${list}, not GPU ${gpu.index}`;
-  return "";
+  if (grew.length === 0) return { why: `no GPU's memory grew by ${minMiB} MiB when it opened` };
+  if (grew.length > 1) {
+    const list = grew.map((g) => `GPU ${g.i} (+${g.d} MiB)`).join(", ");
+    return { why: `memory grew on ${list}: cannot tell which it opened on` };
+  }
+  return { gpu: grew[0].i, mib: grew[0].d };
+}
+
+/** Waits (up to timeoutMs) until no GPU holds more than slackMiB over `before`. */
+export async function settle(
+  before: Map<number, number>,
+  timeoutMs = 5000,
+  slackMiB = 32,
+): Promise<void> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end;) {
+    const now = await memoryUsedMiB();
+    if ([...now].every(([i, m]) => m <= (before.get(i) ?? m) + slackMiB)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

@@ -7,13 +7,14 @@
  */
 import type { BackendName } from "./backends/backend.ts";
 import {
-  checkPlacement,
   type Gpu,
+  landedOn,
   laneEnv,
   listGpus,
   memoryUsedMiB,
   normalizeBusId,
   selectGpus,
+  settle,
 } from "./gpus.ts";
 import type { PlannedCell } from "./matrix.ts";
 import { BackendWorker } from "./pool.ts";
@@ -30,7 +31,7 @@ export interface OpenedLanes {
   lanes: Lane[];
   /** Backends no lane could open, with the first reason. */
   unavailable: { backend: string; reason: string }[];
-  /** Workers opened but not used (a misplaced WebGPU adapter), with why: for the log. */
+  /** How WebGPU workers were placed, and any worker opened but not used, with why: for the log. */
   warnings: string[];
 }
 
@@ -56,21 +57,39 @@ export async function openLanes(
   }
   const gpus = selectGpus(gpusFlag, await listGpus());
   const lanes: Lane[] = gpus.map((gpu) => ({ label: `gpu${gpu.index}`, gpu, workers: [] }));
-  // WebGPU first and one at a time: its placement is judged from which GPU's memory grew.
+  // WebGPU first and one at a time, each asked for one lane's GPU: a worker goes to the lane of
+  // the GPU its memory appeared on, whichever was asked for, if that lane has none yet.
   if (requested.includes("webgpu")) {
-    for (const lane of lanes) {
+    const open = new Map(lanes.map((l) => [l.gpu!.index, l]));
+    for (const asked of lanes) {
+      if (open.size === 0) break;
       const before = await memoryUsedMiB();
       const w = note(
         "webgpu",
-        await BackendWorker.start("webgpu", cudaLibrary, laneEnv(lane.gpu!)),
+        await BackendWorker.start("webgpu", cudaLibrary, laneEnv(asked.gpu!)),
       );
       if (!w) continue;
-      const wrong = checkPlacement(lane.gpu!, before, await memoryUsedMiB());
-      if (wrong) {
-        warnings.push(`webgpu not used on ${lane.label}: ${wrong} (docs/bench.md, --gpus)`);
-        await w.close();
-      } else lane.workers.push(w);
+      const where = landedOn(before, await memoryUsedMiB());
+      const lane = "gpu" in where ? open.get(where.gpu) : undefined;
+      if (lane && "gpu" in where) {
+        lane.workers.push(w);
+        open.delete(where.gpu);
+        if (lane !== asked) {
+          warnings.push(
+            `webgpu asked for ${asked.label} opened on ${lane.label} (+${where.mib} MiB): used there`,
+          );
+        }
+        continue;
+      }
+      warnings.push(
+        `webgpu asked for ${asked.label} not used: ${
+          "why" in where ? where.why : `it opened on gpu${where.gpu}, which has one already`
+        } (docs/bench.md, --gpus)`,
+      );
+      await w.close();
+      await settle(before);
     }
+    for (const lane of open.values()) warnings.push(`no webgpu worker on ${lane.label}`);
   }
   const others = requested.filter((n) => n !== "webgpu");
   await Promise.all(lanes.map(async (lane) => {
@@ -87,8 +106,8 @@ export async function openLanes(
   // A backend that opened on some lane is not unavailable, only absent from the others.
   const opened = new Set(lanes.flatMap((l) => l.workers.map((w) => w.name)));
   for (const name of opened) unavailable.delete(name);
-  if (!opened.has("webgpu") && requested.includes("webgpu") && warnings.length) {
-    unavailable.set("webgpu", "no lane's WebGPU adapter was on its own GPU");
+  if (!opened.has("webgpu") && requested.includes("webgpu") && !unavailable.has("webgpu")) {
+    unavailable.set("webgpu", "no WebGPU worker could be placed on a GPU of its own");
   }
   return { lanes, unavailable: listOf(unavailable), warnings };
 }

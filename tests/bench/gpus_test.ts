@@ -6,7 +6,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { oneLineError, ROOT, runScript } from "./cli_util.ts";
-import { checkPlacement, type Gpu, laneEnv, normalizeBusId, selectGpus } from "../../bench/gpus.ts";
+import { type Gpu, landedOn, laneEnv, normalizeBusId, selectGpus } from "../../bench/gpus.ts";
 import { type Lane, runOnLanes } from "../../bench/lanes.ts";
 import type { PlannedCell } from "../../bench/matrix.ts";
 import type { BackendWorker } from "../../bench/pool.ts";
@@ -42,18 +42,14 @@ describe("gpus", () => {
     assert.equal(env.MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE, "1");
   });
 
-  it("accepts a worker only where its memory appeared on its own GPU", () => {
+  it("tells where a worker's memory appeared, only when on one GPU alone", () => {
     const before = new Map([[0, 500], [1, 500]]);
-    assert.equal(checkPlacement(GPUS[1], before, new Map([[0, 510], [1, 900]])), "");
-    assert.match(
-      checkPlacement(GPUS[1], before, new Map([[0, 900], [1, 500]])),
-      /opened on GPU 0 \(\+400 MiB\), not GPU 1/,
+    assert.deepEqual(landedOn(before, new Map([[0, 510], [1, 900]])), { gpu: 1, mib: 400 });
+    assert.deepEqual(
+      landedOn(before, new Map([[0, 723], [1, 723]])),
+      { why: "memory grew on GPU 0 (+223 MiB), GPU 1 (+223 MiB): cannot tell which it opened on" },
     );
-    assert.match(
-      checkPlacement(GPUS[1], before, new Map([[0, 723], [1, 723]])),
-      /memory grew on GPU 0 \(\+223 MiB\), GPU 1 \(\+223 MiB\): cannot tell/,
-    );
-    assert.match(checkPlacement(GPUS[0], before, before), /no GPU's memory grew/);
+    assert.match((landedOn(before, before) as { why: string }).why, /no GPU's memory grew/);
   });
 });
 
@@ -193,9 +189,42 @@ esac
       "--dry-run",
     ], { LAB_NVIDIA_SMI: smi });
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /webgpu not used on gpu0: no GPU's memory grew/);
-    assert.match(r.stderr, /webgpu not used on gpu1: no GPU's memory grew/);
+    assert.match(r.stderr, /webgpu asked for gpu0 not used: no GPU's memory grew/);
+    assert.match(r.stderr, /webgpu asked for gpu1 not used: no GPU's memory grew/);
+    assert.match(r.stderr, /no webgpu worker on gpu0/);
     assert.match(r.stderr, /none of the backends webgpu is available here/);
+  });
+
+  it("puts a WebGPU worker on the lane of the GPU it opened on, whichever was asked for", async () => {
+    // Each memory query answers the next line of a script: lane 0's worker shows up on GPU 1,
+    // then lane 1's on GPU 0 (as if Vulkan and nvidia-smi numbered the GPUs differently).
+    const swapped = `${dir}/nvidia-smi-swapped`;
+    await Deno.writeTextFile(
+      swapped,
+      `#!/bin/sh
+case "$1" in
+  *memory.used*)
+    n=$(cat "${dir}/count" 2>/dev/null || echo 0); echo $((n + 1)) > "${dir}/count"
+    case $n in
+      0) printf '0, 500\n1, 500\n' ;;
+      1|2) printf '0, 500\n1, 723\n' ;;
+      *) printf '0, 723\n1, 723\n' ;;
+    esac ;;
+  *) printf '0, 00000000:18:00.0, GPU-aaaa, Fake H100\n1, 00000000:2A:00.0, GPU-bbbb, Fake H100\n' ;;
+esac
+`,
+    );
+    await Deno.chmod(swapped, 0o755);
+    const r = await runScript("bench/main.ts", [
+      "--backend=webgpu",
+      "--gpus=all",
+      "--variant=la",
+      "--dry-run",
+    ], { LAB_NVIDIA_SMI: swapped });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /webgpu asked for gpu0 opened on gpu1 \(\+223 MiB\): used there/);
+    assert.match(r.stderr, /webgpu asked for gpu1 opened on gpu0 \(\+223 MiB\): used there/);
+    assert.match(r.stdout, /^la\/webgpu\//m);
   });
 
   it("names a GPU index the machine does not have in one line", async () => {
