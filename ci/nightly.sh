@@ -11,6 +11,7 @@
 #   PAGES  where the gh-pages worktree goes     [gh-pages]
 #   REPO   the git repository owning gh-pages   [this repository]
 #   PUSH   0 to commit gh-pages without pushing [1]
+#   BENCH_GPUS  bench --gpus on a runner with several GPUs, e.g. all (docs/bench.md) [one GPU]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DENO=${DENO:-npx --yes deno@2.9.6}
@@ -44,7 +45,8 @@ step_build() { task build; }
 step_test_gpu() { record test-gpu task test:gpu; }
 
 step_bench() {
-  record bench task bench --profile nightly --out "$OUT/runs" | tee "$STATE/bench.log"
+  record bench task bench --profile nightly ${BENCH_GPUS:+--gpus "$BENCH_GPUS"} --out "$OUT/runs" |
+    tee "$STATE/bench.log"
   # bench exits 1 when a cell is oom (expected for naive attention at long T); what matters
   # is that it wrote a run, which compare then judges against the last night.
   local results

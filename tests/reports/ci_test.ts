@@ -163,13 +163,18 @@ describe("ci/nightly.sh", () => {
       // Stands in for Deno: `task bench` prints what the real one does, then exits 1 (an oom).
       await Deno.writeTextFile(
         `${dir}/fake-deno`,
-        `#!/bin/sh\nif [ "$1" = task ]; then echo "results: ${runDir}/results.json"; exit 1; fi\n` +
+        `#!/bin/sh\nif [ "$1" = task ]; then echo "$@" > "${dir}/args"; ` +
+          `echo "results: ${runDir}/results.json"; exit 1; fi\n` +
           `exec "${Deno.execPath()}" "$@"\n`,
       );
       await Deno.chmod(`${dir}/fake-deno`, 0o755);
       const env = { DENO: `${dir}/fake-deno`, OUT: `${dir}/out` };
-      const s = await sh(`${ROOT}/ci/nightly.sh`, ["bench"], env, dir);
+      const s = await sh(`${ROOT}/ci/nightly.sh`, ["bench"], { ...env, BENCH_GPUS: "all" }, dir);
       assert.equal(s.code, 0, s.out);
+      assert.match(
+        await Deno.readTextFile(`${dir}/args`),
+        /^task bench --profile nightly --gpus all /,
+      );
       assert.equal((await Deno.readTextFile(`${dir}/out/state/run_dir`)).trim(), runDir);
       assert.equal((await Deno.readTextFile(`${dir}/out/state/bench.rc`)).trim(), "1");
       assert.match(await Deno.readTextFile(`${runDir}/summary.md`), /^## linattn-bench/);
