@@ -25,6 +25,7 @@ import {
   writeJsonAtomic,
 } from "./results.ts";
 import { RunTimePredictor } from "./predict.ts";
+import { readRunFolder } from "./run_folder.ts";
 import { Progress } from "./progress.ts";
 import { finish, newCell } from "./runner.ts";
 import { TORCH_IMPLS } from "./backends/torch_impls.ts";
@@ -123,7 +124,7 @@ async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const resume = values.resume ? await loadResume(values.resume) : undefined;
+  const resume = values.resume ? await readRunFolder(values.resume, "--resume") : undefined;
   const args_ = resume ? resume.argv : args;
   const git = await gitProvenance();
   if (resume) {
@@ -204,6 +205,14 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
 
+  const prov = await provenance(
+    lanes.flatMap((l) =>
+      l.workers.filter((w) => active.includes(w)).map((w) =>
+        l.gpu ? { ...w.info, gpu: l.gpu } : w.info
+      )
+    ),
+    unavailable,
+  );
   const id = resume?.id ?? started.toISOString().replace(/[:.]/g, "-");
   const dir = resume?.dir ?? `${v.out ?? "out"}/${id}`;
   await Deno.mkdir(dir, { recursive: true });
@@ -215,6 +224,9 @@ async function main(args: string[]): Promise<number> {
       argv: args,
       seed,
       git,
+      // So an unfinished run can be reported (deno task report) with its plan and devices.
+      cells_planned: cells.length,
+      provenance: prov,
     });
   }
   console.error(
@@ -285,14 +297,7 @@ async function main(args: string[]): Promise<number> {
       argv: args_,
       seed,
     },
-    provenance: await provenance(
-      lanes.flatMap((l) =>
-        l.workers.filter((w) => active.includes(w)).map((w) =>
-          l.gpu ? { ...w.info, gpu: l.gpu } : w.info
-        )
-      ),
-      unavailable,
-    ),
+    provenance: prov,
     cells: [...done].sort(([a], [b]) => a - b).map(([, c]) => c),
     drift: [],
   };
@@ -307,45 +312,6 @@ async function main(args: string[]): Promise<number> {
   const bad = results.cells.filter((c) => !["ok", "skipped"].includes(c.status));
   if (bad.length) console.error(`bench: ${bad.length} of ${results.cells.length} cells not ok`);
   return bad.length ? EXIT_BAD_INPUT : 0;
-}
-
-interface Resume {
-  dir: string;
-  id: string;
-  started_at: string;
-  argv: string[];
-  seed: number;
-  /** The code the run started with (absent in run folders older than this check). */
-  git?: { commit: string; dirty: boolean };
-  done: Cell[];
-}
-
-/** The interrupted run's identity and the cells it finished (results.jsonl). */
-async function loadResume(dir: string): Promise<Resume> {
-  let run: Omit<Resume, "dir" | "done">;
-  try {
-    run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
-  } catch (e) {
-    throw new InputError(
-      `--resume '${dir}': cannot read run.json (${(e as Error).message.split("\n")[0]})`,
-    );
-  }
-  let text = "";
-  try {
-    text = await Deno.readTextFile(`${dir}/results.jsonl`);
-  } catch {
-    // nothing finished before the interruption
-  }
-  const done: Cell[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      done.push(JSON.parse(line));
-    } catch {
-      // a line cut short by the interruption: that cell runs again
-    }
-  }
-  return { dir, ...run, done };
 }
 
 async function readConfig(path: string): Promise<Record<string, unknown>> {

@@ -105,6 +105,11 @@ export interface Results {
     profile: string;
     argv: string[];
     seed: number;
+    /**
+     * (optional, v1) Only in a report rendered from an unfinished run folder (deno task report),
+     * never in a results.json the bench writes: how far the run got. finished_at is then "".
+     */
+    unfinished?: { cells_done: number; cells_planned?: number; dir: string };
   };
   provenance: Provenance;
   cells: Cell[];

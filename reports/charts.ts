@@ -119,4 +119,5 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .incorrect,.error,.fail{background:#f8d0d0}.oom,.timeout{background:#fde8c4}.skipped{background:#eee}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{width:560px;height:360px}
 .note{color:#555;max-width:900px}.absent{color:#8a4b00}
+.warn{background:#fff4e0;border-left:4px solid #c77700;padding:6px 10px;max-width:900px}
 </style>`;

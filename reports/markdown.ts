@@ -97,6 +97,16 @@ export function renderSummary(results: Results): string {
       ? `, ${drift.filter((d) => !d.pass).length} of ${drift.length} drift checks failed`
       : "") +
     ". Median ms of device-timed samples; – not run.",
+    ...(results.run.unfinished
+      ? [
+        "",
+        `**Unfinished run**: ${
+          results.run.unfinished.cells_planned
+            ? `${results.run.unfinished.cells_done} of ${results.run.unfinished.cells_planned} planned cells`
+            : `${results.run.unfinished.cells_done} cells (the plan's size was not recorded)`
+        } finished; continue it with \`deno task bench --resume ${results.run.unfinished.dir}\`.`,
+      ]
+      : []),
   ];
   return [...header, "", ...sections.flatMap((s) => [s, ""])].join("\n");
 }

@@ -332,6 +332,21 @@ function untimedNote(r: Results): string {
     `(see the table below).</p>`;
 }
 
+/** The banner of a report rendered from an unfinished run folder (deno task report). */
+function unfinishedNote(results: Results): string {
+  const u = results.run.unfinished;
+  if (!u) return "";
+  return `<p class="warn"><b>Unfinished run:</b> ${
+    u.cells_planned
+      ? `${u.cells_done} of ${u.cells_planned} planned cells`
+      : `${u.cells_done} cells (the plan's size was not recorded)`
+  } finished; the rest are missing below, not failed. Continue it with
+<code>deno task bench --resume ${esc(u.dir)}</code> (at commit <code>${
+    esc(results.provenance.git.commit.slice(0, 12))
+  }</code>).</p>
+`;
+}
+
 export async function renderReport(results: Results): Promise<string> {
   const p = results.provenance;
   const drift = driftEntries(results);
@@ -357,7 +372,9 @@ ${CSP}
 <title>linattn-bench ${esc(results.run.id)}</title>
 ${STYLE}</head><body>
 <h1>linattn-bench run ${esc(results.run.id)}</h1>
-<p>Profile <b>${esc(results.run.profile)}</b>, ${results.cells.length} cells (${esc(counts)}),
+${unfinishedNote(results)}<p>Profile <b>${
+    esc(results.run.profile)
+  }</b>, ${results.cells.length} cells (${esc(counts)}),
 seed ${esc(results.run.seed)}, commit <code>${esc(p.git.commit.slice(0, 12))}</code>${
     p.git.dirty ? " (dirty)" : ""
   }${drift.length ? `, ${drift.length} drift checks (${driftFailed} failed)` : ""}.</p>
