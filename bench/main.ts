@@ -29,8 +29,7 @@ import { readRunFolder } from "./run_folder.ts";
 import { Progress } from "./progress.ts";
 import { finish, newCell } from "./runner.ts";
 import { TORCH_IMPLS } from "./backends/torch_impls.ts";
-import { renderReport } from "../reports/report.ts";
-import { renderSummary } from "../reports/markdown.ts";
+import { writePages } from "../reports/render.ts";
 
 const HELP = `deno task bench: run the benchmark matrix on the backends this machine has
 
@@ -304,8 +303,7 @@ async function main(args: string[]): Promise<number> {
   await writeJsonAtomic(`${dir}/results.json`, results);
   console.log(`results: ${dir}/results.json`);
   if (!v["no-report"]) {
-    await Deno.writeTextFile(`${dir}/report.html`, await renderReport(results));
-    await Deno.writeTextFile(`${dir}/summary.md`, renderSummary(results));
+    await writePages(results, dir);
     console.log(`report:  ${dir}/report.html`);
     console.log(`summary: ${dir}/summary.md`);
   }

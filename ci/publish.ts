@@ -9,8 +9,7 @@ import { parseFlags, runCli } from "../bench/cli/cli.ts";
 import { InputError } from "../bench/ops.ts";
 import { type DriftEntry, type Results, writeJsonAtomic } from "../bench/results.ts";
 import { findResultsFiles, loadResults } from "../reports/common.ts";
-import { renderReport } from "../reports/report.ts";
-import { renderSummary } from "../reports/markdown.ts";
+import { writePages } from "../reports/render.ts";
 import { safeId } from "../reports/dashboard.ts";
 
 /** What a run folder may hold besides results.json; whatever exists is published. */
@@ -18,8 +17,7 @@ const RUN_FILES = ["report.html", "summary.md", "compare.md", "compare.txt"];
 
 export async function render(runDir: string): Promise<Results> {
   const r = await loadResults(`${runDir}/results.json`);
-  await Deno.writeTextFile(`${runDir}/report.html`, await renderReport(r));
-  await Deno.writeTextFile(`${runDir}/summary.md`, renderSummary(r));
+  await writePages(r, runDir);
   return r;
 }
 

@@ -25,6 +25,12 @@ results.jsonl: the pages say the run is unfinished, how many of its planned cell
 done, and how to continue it (deno task bench --resume RUN_DIR).
 `;
 
+/** report.html and summary.md of a run, into dir. */
+export async function writePages(results: Results, dir: string): Promise<void> {
+  await Deno.writeTextFile(`${dir}/report.html`, await renderReport(results));
+  await Deno.writeTextFile(`${dir}/summary.md`, renderSummary(results));
+}
+
 /** The run so far, as a Results document marked unfinished. */
 export async function unfinishedResults(dir: string): Promise<Results> {
   const run = await readRunFolder(dir, "report");
@@ -86,8 +92,7 @@ async function main(args: string[]): Promise<number> {
     : await unfinishedResults(dir);
   const out = values.out ?? dir;
   await Deno.mkdir(out, { recursive: true });
-  await Deno.writeTextFile(`${out}/report.html`, await renderReport(results));
-  await Deno.writeTextFile(`${out}/summary.md`, renderSummary(results));
+  await writePages(results, out);
   const u = results.run.unfinished;
   if (u) {
     console.error(

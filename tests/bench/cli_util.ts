@@ -42,3 +42,17 @@ export function oneLineError(r: Run): string {
   if (/^\s+at /m.test(r.stderr)) throw new Error(`stack trace printed:\n${r.stderr}`);
   return lines[0];
 }
+
+/**
+ * Builds tests/fixtures/fake_lak.c, the host-memory stand-in for liblak, into dir with the system
+ * C compiler; returns the library's path.
+ */
+export async function buildFakeLak(dir: string): Promise<string> {
+  const lib = `${dir}/fake_lak.so`;
+  const cc = await new Deno.Command("cc", {
+    args: ["-shared", "-fPIC", "-O1", "-o", lib, `${ROOT}tests/fixtures/fake_lak.c`],
+    stderr: "piped",
+  }).output();
+  if (!cc.success) throw new Error(new TextDecoder().decode(cc.stderr));
+  return lib;
+}

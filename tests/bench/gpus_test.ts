@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { oneLineError, ROOT, runScript } from "./cli_util.ts";
+import { buildFakeLak, oneLineError, runScript } from "./cli_util.ts";
 import { type Gpu, landedOn, laneEnv, normalizeBusId, selectGpus } from "../../bench/gpus.ts";
 import { type Lane, runOnLanes } from "../../bench/lanes.ts";
 import type { PlannedCell } from "../../bench/matrix.ts";
@@ -114,12 +114,7 @@ describe("bench --gpus", () => {
   let smi = "";
   before(async () => {
     dir = await Deno.makeTempDir({ prefix: "gpus-" });
-    lib = `${dir}/fake_lak.so`;
-    const cc = await new Deno.Command("cc", {
-      args: ["-shared", "-fPIC", "-O1", "-o", lib, `${ROOT}tests/fixtures/fake_lak.c`],
-      stderr: "piped",
-    }).output();
-    assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
+    lib = await buildFakeLak(dir);
     // Two GPUs whose memory never changes: no WebGPU worker can prove where it opened.
     smi = `${dir}/nvidia-smi`;
     await Deno.writeTextFile(

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ROOT, runScript } from "./cli_util.ts";
+import { buildFakeLak, runScript } from "./cli_util.ts";
 import type { Cell, Results } from "../../bench/results.ts";
 
 let dir = "";
@@ -15,12 +15,7 @@ let lib = "";
 describe("bench failure isolation", () => {
   before(async () => {
     dir = await Deno.makeTempDir({ prefix: "isolation-" });
-    lib = `${dir}/fake_lak.so`;
-    const cc = await new Deno.Command("cc", {
-      args: ["-shared", "-fPIC", "-O1", "-o", lib, `${ROOT}tests/fixtures/fake_lak.c`],
-      stderr: "piped",
-    }).output();
-    assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
+    lib = await buildFakeLak(dir);
   });
   after(async () => {
     await Deno.remove(dir, { recursive: true });
