@@ -212,6 +212,15 @@ async function main(args: string[]): Promise<number> {
     ),
     unavailable,
   );
+  // results.json carries this machine's provenance; say so when the run began on other devices.
+  const names = (p: { devices: { backend: string; name: string }[] }) =>
+    [...new Set(p.devices.map((d) => `${d.backend}: ${d.name}`))].sort().join(", ");
+  if (resume?.provenance && names(resume.provenance) !== names(prov)) {
+    console.error(
+      `bench: warning: this run began on ${names(resume.provenance) || "no devices"} and ` +
+        `resumes on ${names(prov) || "no devices"}`,
+    );
+  }
   const id = resume?.id ?? started.toISOString().replace(/[:.]/g, "-");
   const dir = resume?.dir ?? `${v.out ?? "out"}/${id}`;
   await Deno.mkdir(dir, { recursive: true });

@@ -86,4 +86,38 @@ describe("bench", () => {
     assert.equal(none.code, 2, none.stderr);
     assert.match(none.stderr, /cuda/);
   });
+
+  it("warns when a run resumes on other devices than it began on", async () => {
+    const out = await Deno.makeTempDir({ prefix: "bench-" });
+    try {
+      const r = await runScript("bench/main.ts", [
+        "--backend=cpu",
+        "--variant=la",
+        "--impl=recurrent",
+        "--T=64,96",
+        "--H=1",
+        "--K=8",
+        "--V=8",
+        "--mode=fwd",
+        "--max-samples=3",
+        "--no-report",
+        `--out=${out}`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const dir = r.stdout.match(/results: (\S+)\/results\.json/)![1];
+      const run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
+      run.provenance.devices = [{ backend: "cpu", name: "another machine" }];
+      await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify(run));
+      const lines = (await Deno.readTextFile(`${dir}/results.jsonl`)).trim().split("\n");
+      await Deno.writeTextFile(`${dir}/results.jsonl`, lines[0] + "\n");
+      const again = await runScript("bench/main.ts", [`--resume=${dir}`]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(
+        again.stderr,
+        /warning: this run began on cpu: another machine and resumes on cpu: /,
+      );
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
 });
