@@ -164,3 +164,35 @@ export async function runOnLanes(
     }
   }));
 }
+
+/**
+ * Lanes compare cells timed on different cards, so cards that are not alike (a lower clock, a
+ * throttled one) must be visible: a warning for each peak each backend measured on opening
+ * (devices[].peaks) whose lanes differ by more than `tolerance` of the largest.
+ */
+export function peakSpread(lanes: Lane[], tolerance = 0.05): string[] {
+  const out: string[] = [];
+  const byName = new Map<string, { lane: string; peaks: Record<string, number> }[]>();
+  for (const lane of lanes) {
+    for (const w of lane.workers) {
+      const peaks = (w.info as { peaks?: Record<string, number> }).peaks;
+      if (!peaks) continue;
+      byName.set(w.name, [...(byName.get(w.name) ?? []), { lane: lane.label, peaks }]);
+    }
+  }
+  for (const [name, list] of byName) {
+    if (list.length < 2) continue;
+    for (const key of Object.keys(list[0].peaks)) {
+      const xs = list.filter((x) => typeof x.peaks[key] === "number" && x.peaks[key] > 0);
+      if (xs.length < 2) continue;
+      const hi = Math.max(...xs.map((x) => x.peaks[key]));
+      const lo = Math.min(...xs.map((x) => x.peaks[key]));
+      if ((hi - lo) / hi <= tolerance) continue;
+      const each = xs.map((x) => `${x.lane} ${x.peaks[key].toPrecision(4)}`).join(", ");
+      out.push(
+        `${name} ${key} differs across GPUs by ${(100 * (hi - lo) / hi).toFixed(0)}%: ${each}`,
+      );
+    }
+  }
+  return out;
+}

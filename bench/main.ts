@@ -4,7 +4,7 @@
  */
 import { BACKENDS } from "./backends/backend.ts";
 import { parseBackendName } from "./backends/registry.ts";
-import { openLanes, runOnLanes } from "./lanes.ts";
+import { openLanes, peakSpread, runOnLanes } from "./lanes.ts";
 import { EXIT_BAD_INPUT, parseChoice, parseFlags, runCli } from "./cli/cli.ts";
 import {
   applyOverrides,
@@ -161,7 +161,9 @@ async function main(args: string[]): Promise<number> {
   const opened = await openLanes(requested, v["cuda-library"], v.gpus);
   const { lanes, unavailable } = opened;
   for (const u of unavailable) console.error(`bench: ${u.backend}: ${u.reason}`);
-  for (const w of opened.warnings) console.error(`bench: warning: ${w}`);
+  for (const w of [...opened.warnings, ...peakSpread(lanes)]) {
+    console.error(`bench: warning: ${w}`);
+  }
   const workers = lanes.flatMap((l) => l.workers);
   const closeAll = () => Promise.all(workers.map((w) => w.close()));
   // torch only opens with a CUDA device (torch_worker.py), so it marks a GPU machine too.

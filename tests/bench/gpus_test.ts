@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { buildFakeLak, oneLineError, runScript } from "./cli_util.ts";
 import { type Gpu, landedOn, laneEnv, normalizeBusId, selectGpus } from "../../bench/gpus.ts";
-import { type Lane, runOnLanes } from "../../bench/lanes.ts";
+import { type Lane, peakSpread, runOnLanes } from "../../bench/lanes.ts";
 import type { PlannedCell } from "../../bench/matrix.ts";
 import type { BackendWorker } from "../../bench/pool.ts";
 import type { Cell, Results } from "../../bench/results.ts";
@@ -50,6 +50,29 @@ describe("gpus", () => {
       { why: "memory grew on GPU 0 (+223 MiB), GPU 1 (+223 MiB): cannot tell which it opened on" },
     );
     assert.match((landedOn(before, before) as { why: string }).why, /no GPU's memory grew/);
+  });
+});
+
+describe("peakSpread", () => {
+  const lane = (label: string, copy: number, mm: number): Lane => ({
+    label,
+    workers: [{
+      name: "cuda",
+      info: { peaks: { copy_gbps: copy, matmul_tflops: mm } },
+    } as unknown as BackendWorker],
+  });
+
+  it("names a peak that differs across GPUs by more than 5%, and only that one", () => {
+    const w = peakSpread([
+      lane("gpu0", 2940, 700),
+      lane("gpu1", 2700, 705),
+      lane("gpu2", 2935, 702),
+    ]);
+    assert.deepEqual(w, [
+      "cuda copy_gbps differs across GPUs by 8%: gpu0 2940, gpu1 2700, gpu2 2935",
+    ]);
+    assert.deepEqual(peakSpread([lane("gpu0", 2940, 700), lane("gpu1", 2900, 690)]), []);
+    assert.deepEqual(peakSpread([lane("", 2940, 700)]), []);
   });
 });
 
