@@ -92,8 +92,9 @@ export async function openLanes(
     for (const lane of open.values()) warnings.push(`no webgpu worker on ${lane.label}`);
   }
   const others = requested.filter((n) => n !== "webgpu");
-  await Promise.all(lanes.map(async (lane) => {
-    for (const name of others) {
+  await Promise.all(lanes.map(async (lane, i) => {
+    // The cpu backend times the host by its wall clock: one lane, or its cells would share it.
+    for (const name of others.filter((n) => n !== "cpu" || i === 0)) {
       const w = note(name, await BackendWorker.start(name, cudaLibrary, laneEnv(lane.gpu!)));
       if (!w) continue;
       const bus = w.info.pci_bus_id;

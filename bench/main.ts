@@ -209,7 +209,7 @@ async function main(args: string[]): Promise<number> {
   const prov = await provenance(
     lanes.flatMap((l) =>
       l.workers.filter((w) => active.includes(w)).map((w) =>
-        l.gpu ? { ...w.info, gpu: l.gpu } : w.info
+        l.gpu && w.name !== "cpu" ? { ...w.info, gpu: l.gpu } : w.info
       )
     ),
     unavailable,
@@ -287,7 +287,7 @@ async function main(args: string[]): Promise<number> {
       : tooSlow
       ? finish(fresh, "skipped", tooSlow)
       : await worker.run(planned, spec, (seed + i * 1_000_003) >>> 0, cellTimeout * 1000);
-    if (worker && lane.gpu) cell.gpu = { ...lane.gpu };
+    if (worker && lane.gpu && worker.name !== "cpu") cell.gpu = { ...lane.gpu };
     done.set(i, cell);
     predictor.record(cell);
     await appendLine(JSON.stringify(cell));

@@ -191,6 +191,29 @@ esac
     }
   });
 
+  it("opens the cpu backend, which times the host, on one lane only", async () => {
+    const r = await runScript("bench/main.ts", [
+      "--backend=cpu",
+      "--gpus=all",
+      "--variant=la",
+      "--impl=recurrent",
+      "--T=32,48",
+      "--H=1",
+      "--K=8",
+      "--V=8",
+      "--mode=fwd",
+      "--max-samples=3",
+      "--no-report",
+      `--out=${dir}/cpu`,
+    ], { LAB_NVIDIA_SMI: smi });
+    assert.equal(r.code, 0, r.stderr);
+    const res: Results = JSON.parse(
+      await Deno.readTextFile(r.stdout.match(/results: (\S+)/)![1]),
+    );
+    assert.equal(res.provenance.devices.filter((d) => d.backend === "cpu").length, 1);
+    assert.ok(res.cells.every((c) => c.status === "ok" && c.gpu === undefined), r.stderr);
+  });
+
   it("drops a worker that opened on another GPU and says why", async () => {
     const r = await runScript("bench/main.ts", [
       "--backend=cuda",
