@@ -306,14 +306,16 @@ function driftTable(entries: DriftEntry[]): string {
     `<th>reference</th></tr></thead><tbody>${rows.join("\n")}</tbody></table>`;
 }
 
-function cellRow(c: Cell): string {
+/** gpu: a --gpus run, whose cells each name the card they ran on (a column then). */
+function cellRow(c: Cell, gpu: boolean): string {
   const s = c.stats;
   const ci = s ? `${s.ci95_ms[0].toPrecision(4)} – ${s.ci95_ms[1].toPrecision(4)}` : "";
   const status = `<span class="st ${esc(c.status)}">${esc(c.status)}</span>`;
   const t = c.throughput;
   return `<tr><td>${esc(c.variant)}</td><td>${esc(c.backend)}</td><td>${esc(c.impl)}</td>` +
     `<td>${esc(c.dtype)}</td><td>${esc(c.mode)}</td><td>${esc(shapeLabel(c))}</td>` +
-    `<td class="n">${formatTokens(c.shape.T)}</td><td>${status}</td>` +
+    `<td class="n">${formatTokens(c.shape.T)}</td>` +
+    (gpu ? `<td class="n">${c.gpu ? c.gpu.index : ""}</td>` : "") + `<td>${status}</td>` +
     `<td class="n">${s ? s.median_ms.toPrecision(4) : ""}</td><td class="n">${ci}</td>` +
     `<td class="n">${s ? s.n : ""}</td><td>${s ? esc(s.stop_reason) : ""}</td>` +
     `<td class="n">${t ? (t.tokens_per_s / 1e6).toPrecision(4) : ""}</td>` +
@@ -366,6 +368,7 @@ export async function renderReport(results: Results): Promise<string> {
   const counts = [...groupBy(results.cells, (c) => c.status)].map(([s, cs]) => `${cs.length} ${s}`)
     .join(", ");
   const driftFailed = drift.filter((d) => !d.pass).length;
+  const gpuColumn = results.cells.some((c) => c.gpu);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 ${CSP}
@@ -408,9 +411,11 @@ ${
   }
 <h2>All cells</h2>
 <table><thead><tr><th>variant</th><th>backend</th><th>impl</th><th>dtype</th><th>mode</th>
-<th>shape</th><th>T</th><th>status</th><th>median ms</th><th>95% CI ms</th><th>n</th><th>stop</th>
+<th>shape</th><th>T</th>${
+    gpuColumn ? "<th>GPU</th>" : ""
+  }<th>status</th><th>median ms</th><th>95% CI ms</th><th>n</th><th>stop</th>
 <th>Mtok/s</th><th>TFLOP/s</th><th>GB/s</th><th>peak mem</th><th>rel err</th><th>message</th></tr></thead>
-<tbody>${results.cells.map(cellRow).join("\n")}</tbody></table>
+<tbody>${results.cells.map((c) => cellRow(c, gpuColumn)).join("\n")}</tbody></table>
 <h2>Provenance</h2>
 <ul><li>Run ${esc(results.run.started_at)} – ${esc(results.run.finished_at)}, argv
 <code>${esc(results.run.argv.join(" "))}</code></li>

@@ -96,6 +96,16 @@ describe("report.html", () => {
     assert.match(html, /cuda: no device peaks/);
     assert.match(html, /No drift entries in this run/);
   });
+
+  it("adds a GPU column to the cell table only when cells name their GPU (--gpus)", async () => {
+    const gpu = { index: 2, pci_bus_id: "0000:08:00.0", uuid: "GPU-x", name: "NVIDIA H100" };
+    const one = results([cell({ T: 4096 })]);
+    assert.doesNotMatch(await renderReport(one), /<th>GPU<\/th>/);
+    const lanes = results([{ ...cell({ T: 4096 }), gpu }, cell({ T: 16384 })]);
+    const html = await renderReport(lanes);
+    assert.match(html, /<th>GPU<\/th>/);
+    assert.match(html, /<td class="n">4K<\/td><td class="n">2<\/td>/);
+  });
 });
 
 describe("summary.md", () => {
