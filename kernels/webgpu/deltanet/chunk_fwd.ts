@@ -11,6 +11,7 @@
  * Backward in two more (the forward keeps N and each chunk's starting S for it):
  *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
  *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ.
+ * `deltanet.rec` = 2 takes chunk_rec2.wgsl and bwd_rec2.wgsl for passes 2 and 3.
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { OpRequest } from "../../../bench/ops.ts";
@@ -106,12 +107,25 @@ export function planPrep2(
   };
 }
 
+/**
+ * The sequential passes' version (`deltanet.rec`): 1 chunk_rec.wgsl and bwd_rec.wgsl, 2 their
+ * rewrites with the register tiles in named vec4s; 1 until 2 is timed on a GPU.
+ */
+export function recVersion(): 1 | 2 {
+  const version = tuned("deltanet.rec", 1);
+  if (version !== 1 && version !== 2) {
+    throw new Error(`LAB_WEBGPU_TUNE deltanet.rec must be 1 or 2, got ${version}`);
+  }
+  return version;
+}
+
 interface DeltaPlan extends Plan {
   dtype: Storage;
   C: number;
   NC: number;
   prepWG: number;
   recWG: number;
+  rec: 1 | 2;
   /** The segmented forward's tiles (mode fwd, where they fit). */
   seg?: DeltaSeg;
   /** chunk_prep2.wgsl's constants when the segmented forward takes it (deltanet.prep = 2). */
@@ -176,7 +190,7 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
       }
     }
     const prep2 = seg ? planPrep2(req, C, limits) : undefined;
-    return { dtype, C, NC, prepWG, recWG, workspace, seg, prep2 };
+    return { dtype, C, NC, prepWG, recWG, rec: recVersion(), workspace, seg, prep2 };
   },
   async build(device, plan, req, has) {
     const layout = layoutFor(device, "deltanet/chunk", BIND);
@@ -251,10 +265,17 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
       };
     }
     const bwd = req.mode === "fwdbwd";
+    // v2 stores its vec4s through st4_<buffer> (and loads wsu through ld4_wsu).
+    const sequential = (pass: string, stored: string[]) =>
+      plan.rec === 2
+        ? make(`${pass}2`, { WG: plan.recWG }, [], vec4Accessors(stored))
+        : make(pass, { WG: plan.recWG });
     const [prep, rec, bwdRec, bwdGrad] = await settled([
       make("chunk_prep", prepConsts),
-      make("chunk_rec", { WG: plan.recWG }),
-      ...(bwd ? [make("bwd_rec", { WG: plan.recWG }), make("bwd_grad", { WG: 256 })] : []),
+      sequential("chunk_rec", ["wsu", "wss", "final_state"]),
+      ...(bwd
+        ? [sequential("bwd_rec", ["wsds", "wsdv", "dh0"]), make("bwd_grad", { WG: 256 })]
+        : []),
     ]);
     // flags: bit 0 l2-normalize q, k; bit 2 keep N and the chunk states for the backward.
     const flags = (req.params.qk_l2norm ? 1 : 0) | (bwd ? 4 : 0);
