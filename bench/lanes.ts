@@ -18,7 +18,6 @@ import {
 } from "./gpus.ts";
 import type { PlannedCell } from "./matrix.ts";
 import { BackendWorker } from "./pool.ts";
-import type { Cell } from "./results.ts";
 
 export interface Lane {
   /** "" for the single default lane, else "gpu<index>". */
@@ -123,12 +122,14 @@ function series(c: PlannedCell): string {
 
 /**
  * Runs every queued cell on the lanes. run() times one cell on one lane (or finishes it without
- * timing); it is called with the cell's plan index so seeds do not depend on the lane.
+ * timing); it is called with the cell's plan index so seeds do not depend on the lane. It returns
+ * false to hand the cell back: its lane's worker was lost (it could not restart) while another
+ * lane still has that backend, which then takes the cell and the rest of that backend's cells.
  */
 export async function runOnLanes(
   lanes: Lane[],
   queue: { index: number; planned: PlannedCell }[],
-  run: (lane: Lane, index: number, planned: PlannedCell) => Promise<Cell>,
+  run: (lane: Lane, index: number, planned: PlannedCell) => Promise<boolean>,
 ): Promise<void> {
   const pending = [...queue];
   const running = new Set<PlannedCell>();
@@ -142,9 +143,11 @@ export async function runOnLanes(
     [...pending.map((p) => p.planned), ...running].some((o) =>
       o !== c && o.T < c.T && series(o) === series(c)
     );
+  const live = (lane: Lane, backend: string) =>
+    lane.workers.some((w) => w.name === backend && !w.lost);
+  // A backend no lane has (an unavailable external one) is finished by whichever lane is free.
   const runnable = (lane: Lane, c: PlannedCell) =>
-    lane.workers.some((w) => w.name === c.backend) ||
-    !lanes.some((l) => l.workers.some((w) => w.name === c.backend));
+    live(lane, c.backend) || !lanes.some((l) => live(l, c.backend));
   await Promise.all(lanes.map(async (lane) => {
     while (true) {
       const mine = pending.filter((p) => runnable(lane, p.planned));
@@ -157,7 +160,7 @@ export async function runOnLanes(
       pending.splice(pending.indexOf(next), 1);
       running.add(next.planned);
       try {
-        await run(lane, next.index, next.planned);
+        if (!await run(lane, next.index, next.planned)) pending.unshift(next);
       } finally {
         running.delete(next.planned);
         signal();

@@ -287,12 +287,23 @@ async function main(args: string[]): Promise<number> {
       : tooSlow
       ? finish(fresh, "skipped", tooSlow)
       : await worker.run(planned, spec, (seed + i * 1_000_003) >>> 0, cellTimeout * 1000);
+    const heir = worker?.lost &&
+      lanes.some((l) => l.workers.some((w) => w.name === worker.name && !w.lost));
+    if (heir) {
+      // The cell never ran: its lane's device is gone, not the cell at fault.
+      console.error(
+        `bench: warning: ${lane.label}: the ${worker.name} worker could not restart ` +
+          `(${worker.lost}); its cells go to the other lanes`,
+      );
+      progress.drop(lane.label);
+      return false;
+    }
     if (worker && lane.gpu && worker.name !== "cpu") cell.gpu = { ...lane.gpu };
     done.set(i, cell);
     predictor.record(cell);
     await appendLine(JSON.stringify(cell));
     progress.finish(cell, lane.label);
-    return cell;
+    return true;
   });
   jsonl.close();
   await closeAll();

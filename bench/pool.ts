@@ -92,6 +92,8 @@ class Connection {
 
 export class BackendWorker {
   #conn: Connection | undefined;
+  /** Why a restart failed (the device is gone, say); the worker takes no more cells then. */
+  lost = "";
 
   private constructor(
     readonly name: BackendName,
@@ -131,8 +133,8 @@ export class BackendWorker {
       const hello = await conn.receive(STARTUP_TIMEOUT_MS);
       if (hello.type !== "hello") {
         await conn.close();
-        const why = "reason" in hello ? hello.reason : "no hello";
-        return finish(newCell(planned, spec).cell, "error", `worker restart failed: ${why}`);
+        this.lost = "reason" in hello ? hello.reason : "no hello";
+        return finish(newCell(planned, spec).cell, "error", `worker restart failed: ${this.lost}`);
       }
       this.#conn = conn;
     }

@@ -46,6 +46,11 @@ export class Progress {
     this.#live();
   }
 
+  /** A started cell handed back unfinished (its lane lost its worker). */
+  drop(lane = ""): void {
+    this.#running.delete(lane);
+  }
+
   finish(cell: Cell, lane = ""): void {
     this.#running.delete(lane);
     this.#finished++;

@@ -10,7 +10,7 @@ import { type Gpu, landedOn, laneEnv, normalizeBusId, selectGpus } from "../../b
 import { type Lane, peakSpread, runOnLanes } from "../../bench/lanes.ts";
 import type { PlannedCell } from "../../bench/matrix.ts";
 import type { BackendWorker } from "../../bench/pool.ts";
-import type { Cell, Results } from "../../bench/results.ts";
+import type { Results } from "../../bench/results.ts";
 
 const GPUS: Gpu[] = [
   { index: 0, pci_bus_id: "0000:18:00.0", uuid: "GPU-aaaa", name: "Fake H100" },
@@ -103,7 +103,7 @@ describe("runOnLanes", () => {
         seen.push(`${l.label} ${p.id}`);
         await new Promise((r) => setTimeout(r, 5));
         log.push(`end ${p.id}`);
-        return {} as Cell;
+        return true;
       },
     );
     assert.equal(seen.length, plan.length);
@@ -115,6 +115,26 @@ describe("runOnLanes", () => {
     assert.ok(log.indexOf("start b/1") < log.indexOf("end a/1"), log.join(", "));
   });
 
+  it("hands a lost worker's cell and the rest of its backend's cells to the other lanes", async () => {
+    const plan = [cell("a", 1), cell("b", 1), cell("c", 1), cell("d", 1)];
+    const lanes = [lane("gpu0", ["cuda"]), lane("gpu1", ["cuda"])];
+    const seen: string[] = [];
+    await runOnLanes(
+      lanes,
+      plan.map((planned, index) => ({ index, planned })),
+      async (l, _i, p) => {
+        await new Promise((r) => setTimeout(r, 2));
+        if (l.label === "gpu1") {
+          (l.workers[0] as { lost: string }).lost = "no CUDA device";
+          return false;
+        }
+        seen.push(p.id);
+        return true;
+      },
+    );
+    assert.deepEqual(seen.sort(), ["a/1", "b/1", "c/1", "d/1"]);
+  });
+
   it("gives a lane only the backends it has", async () => {
     const plan = [{ ...cell("a", 1), backend: "webgpu" as const }, cell("b", 1)];
     const seen: string[] = [];
@@ -123,7 +143,7 @@ describe("runOnLanes", () => {
       plan.map((planned, index) => ({ index, planned })),
       (l, _i, p) => {
         seen.push(`${l.label} ${p.backend}`);
-        return Promise.resolve({} as Cell);
+        return Promise.resolve(true);
       },
     );
     assert.ok(seen.includes("gpu0 webgpu"), seen.join(", "));
@@ -189,6 +209,38 @@ esac
       const impl = ["chunk", "recurrent", "quadratic"].indexOf(id.split("/")[2]);
       return impl * 10 + (id.includes("T64/") ? 0 : 1);
     }
+  });
+
+  it("moves a lost GPU's cells to the other lanes instead of failing them", async () => {
+    const r = await runScript("bench/main.ts", [
+      "--backend=cuda",
+      `--cuda-library=${lib}`,
+      "--gpus=all",
+      "--variant=la",
+      "--dtype=f32",
+      "--mode=fwd",
+      "--T=256,320",
+      "--max-samples=3",
+      "--no-report",
+      `--out=${dir}/lost`,
+    ], {
+      LAB_NVIDIA_SMI: smi,
+      FAKE_LAK_BROKEN_GPU: "GPU-bbbb",
+      FAKE_LAK_GONE: `${dir}/gpu1-gone`,
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /gpu1: the cuda worker could not restart \(.*\); its cells go to/);
+    const res: Results = JSON.parse(
+      await Deno.readTextFile(r.stdout.match(/results: (\S+)/)![1]),
+    );
+    // The cell that crashed gpu1 is its own error; every other cell ran (on gpu0).
+    const crashed = res.cells.filter((c) => c.status === "error");
+    assert.equal(crashed.length, 1, r.stderr);
+    assert.equal(crashed[0].gpu?.index, 1);
+    assert.match(crashed[0].message, /worker process died/);
+    const rest = res.cells.filter((c) => c !== crashed[0]);
+    assert.equal(rest.length, 5);
+    assert.ok(rest.every((c) => c.status === "incorrect" && c.gpu?.index === 0), r.stderr);
   });
 
   it("opens the cpu backend, which times the host, on one lane only", async () => {
