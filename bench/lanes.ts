@@ -18,6 +18,7 @@ import {
 } from "./gpus.ts";
 import type { PlannedCell } from "./matrix.ts";
 import { BackendWorker } from "./pool.ts";
+import { seriesKey } from "./predict.ts";
 
 export interface Lane {
   /** "" for the single default lane, else "gpu<index>". */
@@ -116,10 +117,6 @@ function listOf(m: Map<string, string>) {
   return [...m].map(([backend, reason]) => ({ backend, reason }));
 }
 
-function series(c: PlannedCell): string {
-  return `${c.backend}/${c.variant}/${c.impl}/${c.dtype}/${c.mode}`;
-}
-
 /**
  * Runs every queued cell on the lanes. run() times one cell on one lane (or finishes it without
  * timing); it is called with the cell's plan index so seeds do not depend on the lane. It returns
@@ -141,7 +138,7 @@ export async function runOnLanes(
   };
   const blocked = (c: PlannedCell) =>
     [...pending.map((p) => p.planned), ...running].some((o) =>
-      o !== c && o.T < c.T && series(o) === series(c)
+      o !== c && o.T < c.T && seriesKey(o) === seriesKey(c)
     );
   const live = (lane: Lane, backend: string) =>
     lane.workers.some((w) => w.name === backend && !w.lost);

@@ -12,7 +12,10 @@ import { formatTokens } from "./matrix.ts";
 /** Full runs a timed cell needs at the least: the gate, one warm-up run, one sample. */
 export const RUNS_PER_CELL = 3;
 
-function key(c: Record<"backend" | "variant" | "impl" | "dtype" | "mode", string>): string {
+/** A series: the cells that differ only in T. */
+export function seriesKey(
+  c: Record<"backend" | "variant" | "impl" | "dtype" | "mode", string>,
+): string {
   return `${c.backend}/${c.variant}/${c.impl}/${c.dtype}/${c.mode}`;
 }
 
@@ -22,14 +25,14 @@ export class RunTimePredictor {
   /** Remembers a finished cell; only timed ones (ok, with a median) predict. */
   record(cell: Cell): void {
     if (cell.status !== "ok" || !cell.stats) return;
-    const list = this.#timed.get(key(cell)) ?? [];
+    const list = this.#timed.get(seriesKey(cell)) ?? [];
     list.push(cell);
-    this.#timed.set(key(cell), list);
+    this.#timed.set(seriesKey(cell), list);
   }
 
   /** The predicted ms of one run, and from what; undefined without a smaller timed T. */
   predict(planned: PlannedCell, flops: number): { ms: number; basis: string } | undefined {
-    const below = (this.#timed.get(key(planned)) ?? []).filter((c) => c.shape.T < planned.T);
+    const below = (this.#timed.get(seriesKey(planned)) ?? []).filter((c) => c.shape.T < planned.T);
     if (below.length === 0) return undefined;
     const from = below.reduce((a, b) => (b.shape.T > a.shape.T ? b : a));
     const ratio = Math.max(flops / from.work.flops, planned.T / from.shape.T);
