@@ -12,6 +12,9 @@
  *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
  *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ.
  * `deltanet.rec` = 2 takes chunk_rec2.wgsl and bwd_rec2.wgsl for passes 2 and 3.
+ * `deltanet.bwd_seg` = 1 runs fwdbwd segmented too: pass 2 as mode fwd's segment passes, whose
+ * seg_out also writes the per-chunk states and V_new, and pass 3 as segment passes over dS
+ * (seg_fwd.ts), leaving pass 4 the same workspace; where their tiles do not fit, passes 2 and 3.
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { OpRequest } from "../../../bench/ops.ts";
@@ -119,6 +122,25 @@ export function recVersion(): 1 | 2 {
   return version;
 }
 
+/**
+ * Whether fwdbwd runs passes 2 and 3 segmented (`deltanet.bwd_seg`): 0 the sequential passes,
+ * 1 the segmented ones; 0 until 1 is timed on a GPU.
+ */
+export function bwdSegVersion(): 0 | 1 {
+  let version: number;
+  try {
+    version = tuned("deltanet.bwd_seg", 0);
+  } catch (e) {
+    // tuned() takes positive integers only; the default, 0, may also be written out.
+    if (JSON.parse(Deno.env.get("LAB_WEBGPU_TUNE")!)["deltanet.bwd_seg"] !== 0) throw e;
+    version = 0;
+  }
+  if (version !== 0 && version !== 1) {
+    throw new Error(`LAB_WEBGPU_TUNE deltanet.bwd_seg must be 0 or 1, got ${version}`);
+  }
+  return version;
+}
+
 interface DeltaPlan extends Plan {
   dtype: Storage;
   C: number;
@@ -126,7 +148,7 @@ interface DeltaPlan extends Plan {
   prepWG: number;
   recWG: number;
   rec: 1 | 2;
-  /** The segmented forward's tiles (mode fwd, where they fit). */
+  /** The segmented passes' tiles (mode fwd, or fwdbwd with bwd_seg = 1, where they fit). */
   seg?: DeltaSeg;
   /** chunk_prep2.wgsl's constants when the segmented forward takes it (deltanet.prep = 2). */
   prep2?: Record<string, number>;
@@ -181,15 +203,17 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
       });
     }
     let seg: DeltaSeg | undefined;
-    if (req.mode === "fwd") {
+    const bwd = req.mode === "fwdbwd";
+    if (!bwd || bwdSegVersion() === 1) {
       try {
-        seg = planDeltaSeg(req, C, NC, limits);
+        seg = planDeltaSeg(req, C, NC, limits, bwd);
         workspace.wsg = segWorkspace(seg, req);
       } catch (e) {
         if (!(e instanceof Unsupported)) throw e;
       }
     }
-    const prep2 = seg ? planPrep2(req, C, limits) : undefined;
+    // fwdbwd keeps chunk_prep.wgsl, the only prep that leaves N for the backward.
+    const prep2 = seg && !bwd ? planPrep2(req, C, limits) : undefined;
     return { dtype, C, NC, prepWG, recWG, rec: recVersion(), workspace, seg, prep2 };
   },
   async build(device, plan, req, has) {
@@ -242,6 +266,9 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
       );
     const BH = req.shape.B * req.shape.H;
     const prepConsts = { WG: plan.prepWG, DM: Math.max(K, V) };
+    const bwd = req.mode === "fwdbwd";
+    // flags: bit 0 l2-normalize q, k; bit 2 keep N and the chunk states for the backward.
+    const flags = (req.params.qk_l2norm ? 1 : 0) | (bwd ? 4 : 0);
     if (plan.seg) {
       const prep = plan.prep2
         ? await make(
@@ -251,20 +278,22 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
           vec4Accessors(["wsq", "wsk", "wsw", "wsu", "wsp"]),
         )
         : await make("chunk_prep", prepConsts);
+      const passes = await segPasses(plan.seg, BH, prep, make);
+      const grad = bwd ? await make("bwd_grad", { WG: 256 }) : undefined;
       return {
         layout,
         bindings: BIND,
-        params: paramsBlock(
-          req.shape,
-          plan.NC,
-          req.params.scale,
-          has,
-          req.params.qk_l2norm ? 1 : 0,
-        ),
-        passes: await segPasses(plan.seg, BH, prep, make),
+        params: paramsBlock(req.shape, plan.NC, req.params.scale, has, flags),
+        // The forward is prep, seg sum, seg scan, seg out.
+        bwdFrom: grad ? 4 : undefined,
+        passes: grad
+          ? [...passes, {
+            label: "bwd grad",
+            steps: [{ pipeline: grad, workgroups: [plan.NC, BH, 1] }],
+          }]
+          : passes,
       };
     }
-    const bwd = req.mode === "fwdbwd";
     // v2 stores its vec4s through st4_<buffer> (and loads wsu through ld4_wsu).
     const sequential = (pass: string, stored: string[]) =>
       plan.rec === 2
@@ -277,8 +306,6 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
         ? [sequential("bwd_rec", ["wsds", "wsdv", "dh0"]), make("bwd_grad", { WG: 256 })]
         : []),
     ]);
-    // flags: bit 0 l2-normalize q, k; bit 2 keep N and the chunk states for the backward.
-    const flags = (req.params.qk_l2norm ? 1 : 0) | (bwd ? 4 : 0);
     const backward = bwd
       ? [
         { label: "bwd rec", steps: [{ pipeline: bwdRec, workgroups: [Math.ceil(V / VS), BH, 1] }] },

@@ -8,7 +8,13 @@
  *                        steps, not NC), final_state at the end;
  *   4. seg_out.wgsl    — per (segment, head, value-column tile): O for the segment's chunks.
  * Only the workspace wsg [B·H, NSEG, K, K+V] f32 is added to the prep's. fwdbwd keeps the
- * sequential pass, whose per-chunk states and V_new the backward reads.
+ * sequential passes unless `deltanet.bwd_seg` is 1; then seg_out also writes the per-chunk states
+ * and V_new the backward reads, and the backward's dS walk is segmented the same way:
+ *   5. bwd_seg.wgsl      — per (segment, head, value-column tile), chunks in reverse from dS = 0:
+ *                          the segment's own term D_s of dS ↦ M_sᵀ dS + D_s, into wsg's B part;
+ *   6. bwd_seg_scan.wgsl — per (value-column block, head): dS after each segment (NSEG steps in
+ *                          reverse, M_s still in wsg), dh0 at the end;
+ *   7. bwd_seg.wgsl (RECORD) — per (segment, head, tile) from that dS: wsds and wsdv per chunk.
  */
 import type { OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -29,6 +35,8 @@ export interface DeltaSeg {
   NSEG: number;
   sum: Walk;
   out: Walk;
+  /** bwd_seg.wgsl's walk (fwdbwd only). */
+  bwd?: Walk;
   scan: { consts: Record<string, number>; blocks: number };
 }
 
@@ -45,14 +53,16 @@ const LAVAPIPE_SEGMENT_TOKENS = 8192;
 const MAX_COLS = 64;
 
 /**
- * Tiles the segmented forward for chunk size C (NC chunks); throws Unsupported when a tile does
- * not fit the device, and the caller keeps the sequential pass.
+ * Tiles the segmented forward for chunk size C (NC chunks), and with `bwd` the segmented dS walk
+ * too; throws Unsupported when a tile does not fit the device, and the caller keeps the
+ * sequential passes.
  */
 export function planDeltaSeg(
   req: OpRequest,
   C: number,
   NC: number,
   limits: DeviceLimits,
+  bwd = false,
 ): DeltaSeg {
   const { B, H, K, V } = req.shape;
   const BH = B * H;
@@ -72,15 +82,17 @@ export function planDeltaSeg(
   const R = Math.max(RK, RT);
 
   // A walk over `width` state columns, 4·RC per workgroup; an unset knob takes the widest tile
-  // that fits, a set one must fit as given.
-  const walk = (knob: string, width: number, out: boolean): Walk => {
+  // that fits, a set one must fit as given. seg_out and bwd_seg size their first array for P
+  // rows too; bwd_seg adds a tile of dO rows.
+  const walk = (knob: string, width: number, kind: "sum" | "out" | "bwd"): Walk => {
     const set = tuned(`deltanet.${knob}`, 0);
     const fit = (cols: number) => {
       const RC = Math.min(ceil(cols, 4), ceil(width, 4));
-      const NA = 4 * RT * (out ? R : RK);
+      const NA = 4 * RT * (kind === "sum" ? RK : R);
       const NS = 4 * R * RC;
-      const consts = { RK, RT, RC, WGN: R * RC, CPS: cps, NS, ...(out ? { NA } : {}) };
-      return { consts, tiles: ceil(width, 4 * RC), shared: 16 * (NA + 4 * RT * RK + NS) };
+      const NO = kind === "bwd" ? 4 * RT * RC : 0;
+      const consts = { RK, RT, RC, WGN: R * RC, CPS: cps, NS, ...(kind === "sum" ? {} : { NA }) };
+      return { consts, tiles: ceil(width, 4 * RC), shared: 16 * (NA + 4 * RT * RK + NS + NO) };
     };
     let w = fit(set || MAX_COLS);
     for (let cols = MAX_COLS / 2; !set && w.shared > maxShared && cols >= 4; cols /= 2) {
@@ -97,7 +109,7 @@ export function planDeltaSeg(
     }
     return w;
   };
-  const sum = walk("sum_cols", K + V, false);
+  const sum = walk("sum_cols", K + V, "sum");
   // seg_sum2.wgsl (deltanet.sum = 2) stages W and K rows through at most 4 vec4s per invocation.
   const sumVersion = tuned("deltanet.sum", 2);
   if (sumVersion !== 1 && sumVersion !== 2) {
@@ -105,7 +117,8 @@ export function planDeltaSeg(
   }
   const PF = ceil(4 * RT * RK, sum.consts.WGN);
   if (sumVersion === 2 && PF <= 4) sum.v2 = { ...sum.consts, PF };
-  const out = walk("out_cols", V, true);
+  const out = walk("out_cols", V, "out");
+  const bwdWalk = bwd ? walk("bwd_cols", V, "bwd") : undefined;
 
   const RC = Math.min(ceil(tuned("deltanet.scan_cols", 16), 4), ceil(V, 4));
   // M streams in slices of 4·MS keys: all of them unless the slice must shrink to fit.
@@ -129,6 +142,7 @@ export function planDeltaSeg(
     NSEG,
     sum,
     out,
+    bwd: bwdWalk,
     scan: {
       consts: { RK, RC, WGN: K * RC, CPS: cps, MS },
       blocks: ceil(V, 4 * RC),
@@ -143,9 +157,9 @@ export function segWorkspace(seg: DeltaSeg, req: OpRequest): number {
 }
 
 /**
- * The segmented forward's passes, `prep` (chunk_prep.wgsl) first; `make(pass, constants, libs,
- * prefix)` compiles a WGSL file of this folder against the builder's layout, `prefix` and the
- * named files before it.
+ * The segmented forward's passes, `prep` (chunk_prep.wgsl) first, and where seg.bwd is planned
+ * (fwdbwd) the segmented dS passes after them; `make(pass, constants, libs, prefix)` compiles a
+ * WGSL file of this folder against the builder's layout, `prefix` and the named files before it.
  */
 export async function segPasses(
   seg: DeltaSeg,
@@ -159,20 +173,51 @@ export async function segPasses(
   ) => Promise<GPUComputePipeline>,
 ): Promise<Pass[]> {
   const libs = ["seg_common.wgsl"];
-  const access = vec4Accessors(["wsw", "wsk", "wsq", "wsp", "wsu", "wsg"]);
-  const [sum, scan, out] = await settled([
+  const access = vec4Accessors([
+    "wsw",
+    "wsk",
+    "wsq",
+    "wsp",
+    "wsu",
+    "wsg",
+    "wss",
+    "wsds",
+    "wsdv",
+    "dh0",
+  ]);
+  const bwd = seg.bwd;
+  const [sum, scan, out, bwdSum, bwdScan, bwdOut] = await settled([
     seg.sum.v2
       ? make("seg_sum2", seg.sum.v2, libs, access)
       : make("seg_sum", seg.sum.consts, libs, access),
     make("seg_scan", seg.scan.consts, libs, access),
-    make("seg_out", seg.out.consts, libs, access),
+    // With the backward seg_out also leaves each chunk's start state and V_new (STATES).
+    make("seg_out", { ...seg.out.consts, ...(bwd ? { STATES: 1 } : {}) }, libs, access),
+    ...(bwd
+      ? [
+        make("bwd_seg", bwd.consts, libs, access),
+        make("bwd_seg_scan", seg.scan.consts, libs, access),
+        make("bwd_seg", { ...bwd.consts, RECORD: 1 }, libs, access),
+      ]
+      : []),
   ]);
+  const pass = (label: string, pipeline: GPUComputePipeline, x: number, z: number): Pass => ({
+    label,
+    steps: [{ pipeline, workgroups: [x, BH, z] }],
+  });
   // "seg" labels say in per-pass times which forward ran (a tile that does not fit falls back
   // to the sequential pass).
   return [
-    { label: "seg prep", steps: [{ pipeline: prep, workgroups: [seg.NC, BH, 1] }] },
-    { label: "seg sum", steps: [{ pipeline: sum, workgroups: [seg.NSEG, BH, seg.sum.tiles] }] },
-    { label: "seg scan", steps: [{ pipeline: scan, workgroups: [seg.scan.blocks, BH, 1] }] },
-    { label: "seg out", steps: [{ pipeline: out, workgroups: [seg.NSEG, BH, seg.out.tiles] }] },
+    pass("seg prep", prep, seg.NC, 1),
+    pass("seg sum", sum, seg.NSEG, seg.sum.tiles),
+    pass("seg scan", scan, seg.scan.blocks, 1),
+    pass("seg out", out, seg.NSEG, seg.out.tiles),
+    ...(bwd
+      ? [
+        pass("bwd seg sum", bwdSum, seg.NSEG, bwd.tiles),
+        pass("bwd seg scan", bwdScan, seg.scan.blocks, 1),
+        pass("bwd seg out", bwdOut, seg.NSEG, bwd.tiles),
+      ]
+      : []),
   ];
 }

@@ -8,6 +8,10 @@
 // The state and X tiles are named vec4s, every loop over a tile's four rows written out: an
 // array<vec4f, 4> indexed in loops stayed in local memory on the H100's Vulkan compiler and made
 // this pass 2.4× slower (docs/perf-notes.md).
+// With STATES (fwdbwd, deltanet.bwd_seg = 1) it also leaves what chunk_rec.wgsl leaves for the
+// backward: each chunk's starting S in wss and X = V_new over U in wsu. STATES is a pipeline
+// constant: with it false (mode fwd) those stores are dead branches the compiler drops.
+override STATES: bool = false;
 override NA: u32 = 1024;  // vec4s of sA: 4·RT·max(RK, RT)
 override NS: u32 = 1024;  // vec4s of sS: 4·max(RK, RT)·RC
 
@@ -48,6 +52,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       sS[(r0 + 1u) * RC + c] = st1;
       sS[(r0 + 2u) * RC + c] = st2;
       sS[(r0 + 3u) * RC + c] = st3;
+      if (STATES && col < V) {
+        let sb = (bh * p.NC + n) * K * V + col;
+        if (r0 < K) { st4_wss(sb + r0 * V, V - col, st0); }
+        if (r0 + 1u < K) { st4_wss(sb + (r0 + 1u) * V, V - col, st1); }
+        if (r0 + 2u < K) { st4_wss(sb + (r0 + 2u) * V, V - col, st2); }
+        if (r0 + 3u < K) { st4_wss(sb + (r0 + 3u) * V, V - col, st3); }
+      }
     }
     for (var e = lid; e < CP * RK; e += WGN) {
       let t = e / RK;
@@ -96,6 +107,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       }
     }
     workgroupBarrier();
+    if (STATES && xact && col < V) {
+      // Only this invocation read these U entries (above), so V_new may replace them.
+      if (r0 < C) { st4_wsu((cb + r0) * V + col, V - col, x0); }
+      if (r0 + 1u < C) { st4_wsu((cb + r0 + 1u) * V + col, V - col, x1); }
+      if (r0 + 2u < C) { st4_wsu((cb + r0 + 2u) * V + col, V - col, x2); }
+      if (r0 + 3u < C) { st4_wsu((cb + r0 + 3u) * V + col, V - col, x3); }
+    }
     if (xact) {
       sS[r0 * RC + c] = x0;
       sS[(r0 + 1u) * RC + c] = x1;

@@ -1,0 +1,199 @@
+/**
+ * deltanet fwdbwd with the segmented state passes (deltanet.bwd_seg = 1: seg_out.wgsl with STATES,
+ * bwd_seg.wgsl, bwd_seg_scan.wgsl; kernels/webgpu/deltanet/seg_fwd.ts) against the fp64 oracle
+ * for every output and gradient, and against bwd_seg = 0 (the sequential chunk_rec.wgsl and
+ * bwd_rec.wgsl), in every storage dtype: at least three segments per head with cps not dividing
+ * the chunk count and a partial last chunk, one chunk per segment, B·H > 1, K ≠ V, K, V, C not
+ * multiples of 4, several value-column tiles, Mᵀ streamed in slices, qk_l2norm on and off, with
+ * and without h0. Chunk sizes ≤ 32 so every case fits lavapipe's 32 KiB of workgroup memory.
+ * Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { relErr, withTune } from "./compare.ts";
+import { webgpuOrReport } from "./adapter.ts";
+import { type DeltaCase, deltaInputs, deltaRequest } from "./deltanet_cases.ts";
+import type { Backend } from "../../bench/backends/backend.ts";
+import { type Inputs, inputShape, type OpRequest, outputShapes } from "../../bench/ops.ts";
+import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
+import { mulberry32 as rng } from "../../bench/stats.ts";
+import { oracle } from "../../kernels/reference/index.ts";
+import { deltanetChunk } from "../../kernels/webgpu/deltanet/chunk_fwd.ts";
+import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
+
+const backend = await webgpuOrReport("webgpu deltanet segmented fwdbwd tests");
+const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 } as const;
+const GRAD_TOL = 3e-2;
+/**
+ * bwd_seg = 1 and 0 compute the same f32 quantities in a different association (segment maps
+ * composed, then applied), so they agree to a few f32 roundings carried through the recurrence,
+ * or a storage ulp here and there where an output is stored in 16 bits.
+ */
+const AGREE = { f32: 1e-5, f16: 2e-3, bf16: 1e-2 } as const;
+
+const CASES: DeltaCase[] = [
+  {
+    name: "C=16, 10 chunks in segments of 3, partial last chunk, B·H = 2",
+    shape: { B: 1, T: 150, H: 2, K: 16, V: 16, M: 0 },
+    chunk: 16,
+    tune: { "deltanet.cps": 3 },
+    l2norm: true,
+    h0: true,
+  },
+  {
+    name: "C=8, 50 chunks in segments of 7, narrow tiles, Mᵀ in slices",
+    shape: { B: 2, T: 397, H: 1, K: 16, V: 12, M: 0 },
+    chunk: 8,
+    tune: {
+      "deltanet.cps": 7,
+      "deltanet.out_cols": 8,
+      "deltanet.bwd_cols": 4,
+      "deltanet.scan_cols": 4,
+      "deltanet.scan_kt": 4,
+    },
+    l2norm: false,
+    h0: true,
+  },
+  {
+    name: "odd K, V, C; one chunk per segment; B·H = 3",
+    shape: { B: 3, T: 41, H: 1, K: 7, V: 5, M: 0 },
+    chunk: 5,
+    tune: { "deltanet.cps": 1, "deltanet.bwd_cols": 4 },
+    l2norm: true,
+    h0: true,
+  },
+  {
+    name: "K < V, C=12, 17 chunks in segments of 5, no h0",
+    shape: { B: 1, T: 200, H: 2, K: 8, V: 20, M: 0 },
+    chunk: 12,
+    tune: { "deltanet.cps": 5 },
+    l2norm: false,
+    h0: false,
+  },
+  {
+    name: "K = V = 64, C=32, 10 chunks in segments of 4",
+    shape: { B: 1, T: 300, H: 2, K: 64, V: 64, M: 0 },
+    chunk: 32,
+    tune: { "deltanet.cps": 4 },
+    l2norm: true,
+    h0: true,
+  },
+];
+
+function request(c: DeltaCase): OpRequest {
+  return { ...deltaRequest(c), mode: "fwdbwd" };
+}
+
+function inputs(c: DeltaCase, seed: number): Inputs {
+  const x = deltaInputs(c, seed);
+  const r = rng(seed + 1);
+  const d = new Float32Array(numel(inputShape("do", c.shape)));
+  for (let i = 0; i < d.length; i++) d[i] = 2 * r() - 1;
+  return { ...x, do: tensor("f32", inputShape("do", c.shape), d) };
+}
+
+/**
+ * Every output of one fwdbwd run under the case's tiles and deltanet.bwd_seg = `bwdSeg`, after
+ * checking the plan took the segmented passes (1) or the sequential ones (0).
+ */
+async function run(
+  be: Backend,
+  c: DeltaCase,
+  x: Inputs,
+  dtype: "f32" | "f16" | "bf16",
+  bwdSeg: 0 | 1,
+): Promise<Record<string, ArrayLike<number>>> {
+  const req = request(c);
+  return await withTune({ ...c.tune, "deltanet.bwd_seg": bwdSeg }, async () => {
+    const plan = deltanetChunk.plan(req, dtype, be.info().limits as DeviceLimits);
+    if (bwdSeg === 1) {
+      assert.ok(plan.seg?.bwd, "the segmented passes must fit");
+      const NC = Math.ceil(c.shape.T / c.chunk);
+      assert.equal(plan.seg.cps, Math.min(c.tune["deltanet.cps"], NC));
+      assert.ok(plan.seg.NSEG >= 3, `${plan.seg.NSEG} segments`);
+    } else {
+      assert.equal(plan.seg, undefined);
+    }
+    const op = await be.prepare(req, x, { impl: "chunk", dtype });
+    try {
+      await op.poison();
+      await op.run();
+      const out = await op.read();
+      return Object.fromEntries(
+        Object.keys(outputShapes(req, x)).map((n) => {
+          const t = out[n as keyof typeof out];
+          assert.ok(t, `output ${n} missing`);
+          return [n, t.data];
+        }),
+      );
+    } finally {
+      op.dispose();
+    }
+  });
+}
+
+if (backend) {
+  const be = backend;
+  after(() => be.close());
+  const offered = be.impls().find((i) => i.variant === "deltanet" && i.impl === "chunk");
+  describe("webgpu deltanet segmented fwdbwd (bwd_seg 1) vs fp64 oracle and bwd_seg 0", () => {
+    it("bwd_seg is 0 unless set, and only 0 or 1", async () => {
+      const c = CASES[0];
+      const limits = be.info().limits as DeviceLimits;
+      await withTune(c.tune, () => {
+        assert.equal(deltanetChunk.plan(request(c), "f32", limits).seg, undefined);
+        return Promise.resolve();
+      });
+      await withTune({ "deltanet.bwd_seg": 2 }, () => {
+        assert.throws(() => deltanetChunk.plan(request(c), "f32", limits), /0 or 1/);
+        return Promise.resolve();
+      });
+    });
+    CASES.forEach((c, ci) => {
+      for (const dtype of ["f32", "f16", "bf16"] as const) {
+        const name = `${c.name}${c.l2norm ? "" : ", no l2 norm"}${c.h0 ? ", h0" : ""} ${dtype}`;
+        if (!offered?.dtypes.includes(dtype)) {
+          it.skip(`${name} (this device has no ${dtype} storage)`, () => {});
+          continue;
+        }
+        if (dtype === "bf16" && c.shape.V % 2 !== 0) {
+          it(`${name} is refused with odd V`, async () => {
+            await withTune({ ...c.tune, "deltanet.bwd_seg": 1 }, async () => {
+              await assert.rejects(
+                be.prepare(request(c), inputs(c, SEED), { impl: "chunk", dtype }),
+                /even V/,
+              );
+            });
+          });
+          continue;
+        }
+        it(name, async () => {
+          const req = request(c);
+          const x = inputs(c, SEED + 7919 * ci);
+          const seg = await run(be, c, x, dtype, 1);
+          const seq = await run(be, c, x, dtype, 0);
+          const x64: Record<string, Float64Array> = {};
+          for (const [n, t] of Object.entries(x) as [string, Tensor][]) {
+            x64[n] = toF64(n === "h0" ? t : cast(t, dtype));
+          }
+          const ref = oracle("deltanet").backward(x64, req.shape, req.params);
+          const replay = `WEBGPU_TEST_SEED=${SEED}`;
+          const names = ["o", "final_state", "dq", "dk", "dv", "dbeta", ...(c.h0 ? ["dh0"] : [])];
+          assert.deepEqual(Object.keys(seg).sort(), names.sort());
+          for (const [n, got] of Object.entries(seg)) {
+            const tol = dtype === "f32"
+              ? TOL.f32
+              : n === "o" || n === "final_state"
+              ? TOL[dtype]
+              : GRAD_TOL;
+            const e = relErr(got, ref[n as keyof typeof ref]!);
+            assert.ok(e <= tol, `bwd_seg 1: ${n} rel err ${e} > ${tol} (${replay})`);
+            const d = relErr(got, Float64Array.from(seq[n]));
+            assert.ok(d <= AGREE[dtype], `bwd_seg 1 vs 0: ${n} differs by ${d} (${replay})`);
+          }
+        });
+      }
+    });
+  });
+}
