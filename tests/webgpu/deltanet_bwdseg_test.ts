@@ -10,21 +10,22 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr, withTune } from "./compare.ts";
+import { withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
-import { type DeltaCase, deltaInputs, deltaRequest } from "./deltanet_cases.ts";
+import {
+  assertFwdbwdMatches,
+  type DeltaCase,
+  deltaFwdbwdInputs as inputs,
+  deltaFwdbwdRequest as request,
+  runOutputs,
+} from "./deltanet_cases.ts";
 import type { Backend } from "../../bench/backends/backend.ts";
-import { type Inputs, inputShape, type OpRequest, outputShapes } from "../../bench/ops.ts";
-import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
-import { mulberry32 as rng } from "../../bench/stats.ts";
-import { oracle } from "../../kernels/reference/index.ts";
+import type { Inputs } from "../../bench/ops.ts";
 import { deltanetChunk } from "../../kernels/webgpu/deltanet/chunk_fwd.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
 
 const backend = await webgpuOrReport("webgpu deltanet segmented fwdbwd tests");
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
-const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 } as const;
-const GRAD_TOL = 3e-2;
 /**
  * bwd_seg = 1 and 0 compute the same f32 quantities in a different association (segment maps
  * composed, then applied), so they agree to a few f32 roundings carried through the recurrence,
@@ -81,18 +82,6 @@ const CASES: DeltaCase[] = [
   },
 ];
 
-function request(c: DeltaCase): OpRequest {
-  return { ...deltaRequest(c), mode: "fwdbwd" };
-}
-
-function inputs(c: DeltaCase, seed: number): Inputs {
-  const x = deltaInputs(c, seed);
-  const r = rng(seed + 1);
-  const d = new Float32Array(numel(inputShape("do", c.shape)));
-  for (let i = 0; i < d.length; i++) d[i] = 2 * r() - 1;
-  return { ...x, do: tensor("f32", inputShape("do", c.shape), d) };
-}
-
 /**
  * Every output of one fwdbwd run under the case's tiles and deltanet.bwd_seg = `bwdSeg`, after
  * checking the plan took the segmented passes (1) or the sequential ones (0).
@@ -115,21 +104,7 @@ async function run(
     } else {
       assert.equal(plan.seg, undefined);
     }
-    const op = await be.prepare(req, x, { impl: "chunk", dtype });
-    try {
-      await op.poison();
-      await op.run();
-      const out = await op.read();
-      return Object.fromEntries(
-        Object.keys(outputShapes(req, x)).map((n) => {
-          const t = out[n as keyof typeof out];
-          assert.ok(t, `output ${n} missing`);
-          return [n, t.data];
-        }),
-      );
-    } finally {
-      op.dispose();
-    }
+    return await runOutputs(be, req, x, dtype);
   });
 }
 
@@ -173,25 +148,18 @@ if (backend) {
           const x = inputs(c, SEED + 7919 * ci);
           const seg = await run(be, c, x, dtype, 1);
           const seq = await run(be, c, x, dtype, 0);
-          const x64: Record<string, Float64Array> = {};
-          for (const [n, t] of Object.entries(x) as [string, Tensor][]) {
-            x64[n] = toF64(n === "h0" ? t : cast(t, dtype));
-          }
-          const ref = oracle("deltanet").backward(x64, req.shape, req.params);
-          const replay = `WEBGPU_TEST_SEED=${SEED}`;
           const names = ["o", "final_state", "dq", "dk", "dv", "dbeta", ...(c.h0 ? ["dh0"] : [])];
           assert.deepEqual(Object.keys(seg).sort(), names.sort());
-          for (const [n, got] of Object.entries(seg)) {
-            const tol = dtype === "f32"
-              ? TOL.f32
-              : n === "o" || n === "final_state"
-              ? TOL[dtype]
-              : GRAD_TOL;
-            const e = relErr(got, ref[n as keyof typeof ref]!);
-            assert.ok(e <= tol, `bwd_seg 1: ${n} rel err ${e} > ${tol} (${replay})`);
-            const d = relErr(got, Float64Array.from(seq[n]));
-            assert.ok(d <= AGREE[dtype], `bwd_seg 1 vs 0: ${n} differs by ${d} (${replay})`);
-          }
+          assertFwdbwdMatches(
+            "bwd_seg 1",
+            seg,
+            seq,
+            AGREE[dtype],
+            req,
+            x,
+            dtype,
+            `WEBGPU_TEST_SEED=${SEED}`,
+          );
         });
       }
     });

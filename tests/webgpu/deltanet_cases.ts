@@ -1,16 +1,22 @@
 /**
- * What the deltanet segmented-forward tests share: the case shape, its request and its inputs.
+ * What the deltanet tests share: the case shape, its request and its inputs, and for fwdbwd the
+ * check of every output and gradient against the fp64 oracle and against another code path.
  */
+import assert from "node:assert/strict";
+import type { Backend } from "../../bench/backends/backend.ts";
 import {
   defaultParams,
   type InputName,
   type Inputs,
   inputShape,
   type OpRequest,
+  outputShapes,
   type Shape,
 } from "../../bench/ops.ts";
-import { numel, tensor } from "../../bench/tensor.ts";
+import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
 import { mulberry32 as rng } from "../../bench/stats.ts";
+import { oracle } from "../../kernels/reference/index.ts";
+import { relErr } from "./compare.ts";
 
 export interface DeltaCase {
   name: string;
@@ -49,4 +55,78 @@ export function deltaInputs(c: DeltaCase, seed: number): Inputs {
     inputs[name] = tensor("f32", shape, d);
   }
   return inputs;
+}
+
+/** The fwdbwd request of a case. */
+export function deltaFwdbwdRequest(c: DeltaCase): OpRequest {
+  return { ...deltaRequest(c), mode: "fwdbwd" };
+}
+
+/** A case's inputs plus the output gradient `do`, uniform in [−1, 1]. */
+export function deltaFwdbwdInputs(c: DeltaCase, seed: number): Inputs {
+  const x = deltaInputs(c, seed);
+  const r = rng(seed + 1);
+  const d = new Float32Array(numel(inputShape("do", c.shape)));
+  for (let i = 0; i < d.length; i++) d[i] = 2 * r() - 1;
+  return { ...x, do: tensor("f32", inputShape("do", c.shape), d) };
+}
+
+/** Every output of one run of the chunk impl, its outputs poisoned with NaN first. */
+export async function runOutputs(
+  be: Backend,
+  req: OpRequest,
+  x: Inputs,
+  dtype: "f32" | "f16" | "bf16",
+): Promise<Record<string, ArrayLike<number>>> {
+  const op = await be.prepare(req, x, { impl: "chunk", dtype });
+  try {
+    await op.poison();
+    await op.run();
+    const out = await op.read();
+    return Object.fromEntries(
+      Object.keys(outputShapes(req, x)).map((n) => {
+        const t = out[n as keyof typeof out];
+        assert.ok(t, `output ${n} missing`);
+        return [n, t.data];
+      }),
+    );
+  } finally {
+    op.dispose();
+  }
+}
+
+const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 } as const;
+const GRAD_TOL = 3e-2;
+
+/**
+ * `got` (every output and gradient of a fwdbwd run, `label`) is within the op tolerances of the
+ * fp64 oracle on the inputs as stored (f32 2e-4; 16-bit 2e-2 outputs, 3e-2 gradients), and
+ * within `agree` (relative) of `other`, the same run on the path it is meant to replace.
+ */
+export function assertFwdbwdMatches(
+  label: string,
+  got: Record<string, ArrayLike<number>>,
+  other: Record<string, ArrayLike<number>>,
+  agree: number,
+  req: OpRequest,
+  x: Inputs,
+  dtype: "f32" | "f16" | "bf16",
+  replay: string,
+): void {
+  const x64: Record<string, Float64Array> = {};
+  for (const [n, t] of Object.entries(x) as [string, Tensor][]) {
+    x64[n] = toF64(n === "h0" ? t : cast(t, dtype));
+  }
+  const ref = oracle("deltanet").backward(x64, req.shape, req.params);
+  for (const [n, out] of Object.entries(got)) {
+    const tol = dtype === "f32"
+      ? TOL.f32
+      : n === "o" || n === "final_state"
+      ? TOL[dtype]
+      : GRAD_TOL;
+    const e = relErr(out, ref[n as keyof typeof ref]!);
+    assert.ok(e <= tol, `${label}: ${n} rel err ${e} > ${tol} (${replay})`);
+    const d = relErr(out, Float64Array.from(other[n]));
+    assert.ok(d <= agree, `${label}: ${n} differs from the other path by ${d} (${replay})`);
+  }
 }

@@ -8,21 +8,22 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr, withTune } from "./compare.ts";
+import { withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
-import { type DeltaCase, deltaInputs, deltaRequest } from "./deltanet_cases.ts";
+import {
+  assertFwdbwdMatches,
+  type DeltaCase,
+  deltaFwdbwdInputs,
+  deltaFwdbwdRequest,
+  runOutputs,
+} from "./deltanet_cases.ts";
 import type { Backend } from "../../bench/backends/backend.ts";
-import { type Inputs, inputShape, type OpRequest, outputShapes } from "../../bench/ops.ts";
-import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
-import { mulberry32 as rng } from "../../bench/stats.ts";
-import { oracle } from "../../kernels/reference/index.ts";
+import type { Inputs, OpRequest } from "../../bench/ops.ts";
 import { deltanetChunk } from "../../kernels/webgpu/deltanet/chunk_fwd.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
 
 const backend = await webgpuOrReport("webgpu deltanet rec v1/v2 tests");
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
-const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 } as const;
-const GRAD_TOL = 3e-2;
 /**
  * rec = 1 and 2 do the same f32 operations in the same order; only the compiler's freedom to
  * fuse may tell them apart, by an f32 rounding, or one storage ulp where o is stored narrower.
@@ -67,17 +68,9 @@ const CASES: Omit<DeltaCase, "tune">[] = [
   },
 ];
 
-function request(c: Omit<DeltaCase, "tune">): OpRequest {
-  return { ...deltaRequest({ ...c, tune: {} }), mode: "fwdbwd" };
-}
-
-function inputs(c: Omit<DeltaCase, "tune">, seed: number): Inputs {
-  const x = deltaInputs({ ...c, tune: {} }, seed);
-  const r = rng(seed + 1);
-  const d = new Float32Array(numel(inputShape("do", c.shape)));
-  for (let i = 0; i < d.length; i++) d[i] = 2 * r() - 1;
-  return { ...x, do: tensor("f32", inputShape("do", c.shape), d) };
-}
+const request = (c: Omit<DeltaCase, "tune">) => deltaFwdbwdRequest({ ...c, tune: {} });
+const inputs = (c: Omit<DeltaCase, "tune">, seed: number) =>
+  deltaFwdbwdInputs({ ...c, tune: {} }, seed);
 
 /** Every output of one fwdbwd run under deltanet.rec = `rec`, after checking the plan took it. */
 async function run(
@@ -90,21 +83,7 @@ async function run(
   return await withTune({ "deltanet.rec": rec }, async () => {
     const limits = be.info().limits as DeviceLimits;
     assert.equal(deltanetChunk.plan(req, dtype, limits).rec, rec);
-    const op = await be.prepare(req, x, { impl: "chunk", dtype });
-    try {
-      await op.poison();
-      await op.run();
-      const out = await op.read();
-      return Object.fromEntries(
-        Object.keys(outputShapes(req, x)).map((n) => {
-          const t = out[n as keyof typeof out];
-          assert.ok(t, `output ${n} missing`);
-          return [n, t.data];
-        }),
-      );
-    } finally {
-      op.dispose();
-    }
+    return await runOutputs(be, req, x, dtype);
   });
 }
 
@@ -136,23 +115,16 @@ if (backend) {
           const x = inputs(c, SEED + 7919 * ci);
           const v2 = await run(be, req, x, dtype, 2);
           const v1 = await run(be, req, x, dtype, 1);
-          const x64: Record<string, Float64Array> = {};
-          for (const [n, t] of Object.entries(x) as [string, Tensor][]) {
-            x64[n] = toF64(n === "h0" ? t : cast(t, dtype));
-          }
-          const ref = oracle("deltanet").backward(x64, req.shape, req.params);
-          const replay = `WEBGPU_TEST_SEED=${SEED}`;
-          for (const [n, got] of Object.entries(v2)) {
-            const tol = dtype === "f32"
-              ? TOL.f32
-              : n === "o" || n === "final_state"
-              ? TOL[dtype]
-              : GRAD_TOL;
-            const e = relErr(got, ref[n as keyof typeof ref]!);
-            assert.ok(e <= tol, `rec 2: ${n} rel err ${e} > ${tol} (${replay})`);
-            const d = relErr(got, Float64Array.from(v1[n]));
-            assert.ok(d <= AGREE[dtype], `rec 2 vs 1: ${n} differs by ${d} (${replay})`);
-          }
+          assertFwdbwdMatches(
+            "rec 2",
+            v2,
+            v1,
+            AGREE[dtype],
+            req,
+            x,
+            dtype,
+            `WEBGPU_TEST_SEED=${SEED}`,
+          );
         });
       }
     });
