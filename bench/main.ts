@@ -213,6 +213,7 @@ async function main(args: string[]): Promise<number> {
       )
     ),
     unavailable,
+    git,
   );
   // results.json carries this machine's provenance; say so when the run began on other devices.
   const names = (p: { devices: { backend: string; name: string }[] }) =>

@@ -151,11 +151,13 @@ export async function gitProvenance(): Promise<Provenance["git"]> {
     : { commit: "unknown", dirty: false, source: "unknown" };
 }
 
+/** git: when the caller already read it (the bench does, to check --resume). */
 export async function provenance(
   devices: DeviceInfo[],
   unavailable: { backend: string; reason: string }[],
+  git?: Provenance["git"],
 ): Promise<Provenance> {
-  const git = await gitProvenance();
+  git ??= await gitProvenance();
   return {
     git,
     deno: Deno.version.deno,
