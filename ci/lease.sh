@@ -8,10 +8,14 @@
 #                                at 16K/64K, WebGPU forward, drift; results JSON in $OUT
 #   ci/lease.sh all [T]          both
 #   ci/lease.sh sweep [T]        WebGPU tile sweeps (LAB_WEBGPU_TUNE grids) at T (1M), per pass
-#   ci/lease.sh full [RUN_DIR]   the full profile (--profile full) for BUDGET seconds (540),
-#                                cells cut at CELL_TIMEOUT (BUDGET/2); with RUN_DIR (carried
-#                                in from the last lease) it resumes that run (same commit);
-#                                the run folder lands in $OUT either way
+#   ci/lease.sh full [RUN_DIR]   the full profile (--profile full) in the background, watched
+#                                for BUDGET seconds (540); cells cut at CELL_TIMEOUT (270). A
+#                                later call on the same machine only watches the same run, so no
+#                                cell is cut at a call's end. With RUN_DIR (carried in from an
+#                                earlier machine) it resumes that run (same commit). The run
+#                                folder lands in $OUT each call; "full: running" or "full:
+#                                stopped" ends the log. BENCH_WRAP runs the bench through a
+#                                wrapper, e.g. a packed commit's .handoff/run-<sha>.sh.
 #   GPUS=all ci/lease.sh full    the same over every GPU of the host (bench --gpus)
 #   DRY_RUN=1 ci/lease.sh ...    print the steps instead of running them
 #
@@ -91,16 +95,50 @@ sweep() {
 }
 
 full() {
-  local budget=${BUDGET:-540} run=${1:-}
+  local budget=${BUDGET:-540} run=${1:-} state=${FULL_STATE:-/tmp/lak-lease-full}
+  local bench=(${BENCH_WRAP:-} "$DENO" task bench)
+  mkdir -p "$state"
   if [ -n "$run" ]; then
-    step bench-full "$budget" $DENO task bench --resume "$run" --no-report
-    [ "${DRY_RUN:-0}" = 1 ] || cp -r "$run" "$OUT/"
-  else
-    # Cells end well inside the lease (a cell cut by the lease would rerun on every resume);
-    # one predicted to need longer is skipped with the prediction (bench --help).
-    step bench-full "$budget" $DENO task bench --profile full --no-report ${GPUS:+--gpus "$GPUS"} \
-      --cell-timeout "${CELL_TIMEOUT:-$((budget / 2))}" --out "$OUT/full"
+    run=$(realpath -m "$run")
+    if [ ! -f "$run/run.json" ]; then
+      echo "ci/lease.sh full: $run is not a run folder (no run.json)" >&2
+      exit 2
+    fi
   fi
+  # The run a previous call on this machine started or resumed, unless a folder is named.
+  if [ -z "$run" ] && [ -f "$state/run" ]; then run=$(cat "$state/run"); fi
+  local pid
+  pid=$(cat "$state/pid" 2>/dev/null || true)
+  echo "== bench-full ($(date -u +%T), budget ${budget}s)" | tee -a "$log"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    echo "full: watching the run started earlier (pid $pid)" | tee -a "$log"
+  else
+    local cmd
+    if [ -n "$run" ] && [ -f "$run/run.json" ]; then
+      cmd=("${bench[@]}" --resume "$run" --no-report)
+    else
+      # Cells end well inside a machine's hold (a cell cut when the machine goes back reruns on
+      # the next resume); one predicted to need longer is skipped with the prediction.
+      cmd=("${bench[@]}" --profile full --no-report ${GPUS:+--gpus "$GPUS"} \
+        --cell-timeout "${CELL_TIMEOUT:-270}" --out "$state/runs")
+    fi
+    echo "${cmd[*]}" | tee -a "$log"
+    [ "${DRY_RUN:-0}" = 1 ] && return 0
+    setsid nohup "${cmd[@]}" >>"$state/bench.log" 2>&1 </dev/null &
+    echo $! >"$state/pid"
+    pid=$!
+  fi
+  local end=$((SECONDS + budget))
+  while [ $SECONDS -lt $end ] && kill -0 "$pid" 2>/dev/null; do sleep 5; done
+  if [ -z "$run" ] || [ ! -f "$run/run.json" ]; then
+    run=$(ls -d "$state"/runs/*/ 2>/dev/null | head -1)
+    run=${run%/}
+  fi
+  [ -n "$run" ] && echo "$run" >"$state/run"
+  cp "$state/bench.log" "$OUT/bench-full.log"
+  grep -E '^bench:|^\[' "$state/bench.log" | tail -n 6 | tee -a "$log"
+  [ -n "$run" ] && cp -r "$run" "$OUT/"
+  if kill -0 "$pid" 2>/dev/null; then echo "full: running" | tee -a "$log"; else echo "full: stopped" | tee -a "$log"; fi
 }
 
 case "${1:-}" in

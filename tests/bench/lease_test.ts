@@ -35,17 +35,87 @@ describe("ci/lease.sh", () => {
   it("runs the full profile, or resumes a carried run folder", async () => {
     const out = await Deno.makeTempDir({ prefix: "lease-full-" });
     try {
-      const fresh = await lease(["full"], { DRY_RUN: "1", OUT: out, BUDGET: "300" });
+      const env = { DRY_RUN: "1", OUT: out, FULL_STATE: `${out}/state` };
+      const fresh = await lease(["full"], { ...env, BUDGET: "300" });
       assert.equal(fresh.code, 0, fresh.stderr);
       assert.match(fresh.stdout, /== bench-full \(.*budget 300s\)/);
       assert.match(
         fresh.stdout,
-        /bench --profile full --no-report --cell-timeout 150 --out \S+\/full/,
+        /deno task bench --profile full --no-report --cell-timeout 270 --out \S+\/state\/runs/,
       );
-      const again = await lease(["full", "out/full/RUN"], { DRY_RUN: "1", OUT: out });
+      const missing = await lease(["full", `${out}/RUN`], env);
+      assert.equal(missing.code, 2);
+      assert.equal(
+        missing.stderr,
+        `ci/lease.sh full: ${out}/RUN is not a run folder (no run.json)\n`,
+      );
+      await Deno.mkdir(`${out}/RUN`);
+      await Deno.writeTextFile(`${out}/RUN/run.json`, "{}");
+      const again = await lease(["full", `${out}/RUN`], {
+        ...env,
+        BENCH_WRAP: ".handoff/run-abc1234.sh",
+      });
       assert.equal(again.code, 0, again.stderr);
-      assert.match(again.stdout, /bench --resume out\/full\/RUN --no-report/);
+      assert.match(
+        again.stdout,
+        new RegExp(
+          `^\\.handoff/run-abc1234\\.sh deno task bench --resume ${out}/RUN --no-report$`,
+          "m",
+        ),
+      );
     } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+
+  it("starts the run in the background and brings its folder back when it stops", async () => {
+    const out = await Deno.makeTempDir({ prefix: "lease-start-" });
+    try {
+      // A stand-in for `deno task bench`: makes a run folder under --out (its last argument).
+      const fake = `${out}/fake-bench.sh`;
+      await Deno.writeTextFile(
+        fake,
+        'shift 3; for a; do dir=$a; done; mkdir -p "$dir/RUN1"; echo "{}" >"$dir/RUN1/run.json"\n' +
+          'echo "[1/1 0s eta 0s] la/cuda: 1 ms" >&2\n',
+      );
+      const state = `${out}/state`;
+      const r = await lease(["full"], {
+        OUT: out,
+        FULL_STATE: state,
+        BUDGET: "60",
+        BENCH_WRAP: `bash ${fake}`,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\[1\/1 0s eta 0s\] la\/cuda: 1 ms\nfull: stopped/);
+      assert.equal(await Deno.readTextFile(`${out}/RUN1/run.json`), "{}\n");
+      assert.equal((await Deno.readTextFile(`${state}/run`)).trim(), `${state}/runs/RUN1`);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+
+  it("watches the run an earlier call started instead of starting another", async () => {
+    const out = await Deno.makeTempDir({ prefix: "lease-watch-" });
+    const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
+    try {
+      const state = `${out}/state`;
+      await Deno.mkdir(`${state}/runs/RUN`, { recursive: true });
+      await Deno.writeTextFile(`${state}/pid`, `${sleeper.pid}\n`);
+      await Deno.writeTextFile(`${state}/run`, `${state}/runs/RUN\n`);
+      await Deno.writeTextFile(`${state}/runs/RUN/results.jsonl`, "{}\n");
+      await Deno.writeTextFile(`${state}/bench.log`, "[3/9 1m00s eta 2m00s] cell: 1 ms\n");
+      const r = await lease(["full"], { OUT: out, FULL_STATE: state, BUDGET: "1" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        new RegExp(`full: watching the run started earlier \\(pid ${sleeper.pid}\\)`),
+      );
+      assert.doesNotMatch(r.stdout, /deno task bench/);
+      assert.match(r.stdout, /\[3\/9 .*\n.*full: running/);
+      assert.equal(await Deno.readTextFile(`${out}/RUN/results.jsonl`), "{}\n");
+    } finally {
+      sleeper.kill();
+      await sleeper.status;
       await Deno.remove(out, { recursive: true });
     }
   });
