@@ -263,7 +263,6 @@ async function main(args: string[]): Promise<number> {
       predictor.record(before);
     }
   }
-  const progress = new Progress(cells.length, done.size);
   // Lanes finish cells concurrently: one line at a time, each written whole.
   let writing = Promise.resolve();
   const appendLine = (line: string) =>
@@ -273,6 +272,12 @@ async function main(args: string[]): Promise<number> {
     });
   const queue = cells.map((planned, index) => ({ index, planned })).filter((c) =>
     !done.has(c.index)
+  );
+  const progress = new Progress(
+    cells.length,
+    done.size,
+    queue.map(({ planned }) => ({ backend: planned.backend, T: planned.T })),
+    lanes.length,
   );
   await runOnLanes(lanes, queue, async (lane, i, planned) => {
     progress.start(planned.id, lane.label);
