@@ -8,6 +8,8 @@
 #                                at 16K/64K, WebGPU forward, drift; results JSON in $OUT
 #   ci/lease.sh all [T]          both
 #   ci/lease.sh sweep [T]        WebGPU tile sweeps (LAB_WEBGPU_TUNE grids) at T (1M), per pass
+#   ci/lease.sh ab [T]           WebGPU kernels behind version knobs (docs/webgpu.md), 2 against
+#                                1, per pass, at T (1M) and a shorter length
 #   ci/lease.sh full [RUN_DIR]   the full profile (--profile full) in the background, watched
 #                                for BUDGET seconds (540); cells cut at CELL_TIMEOUT (270). A
 #                                later call on the same machine only watches the same run, so no
@@ -94,6 +96,17 @@ sweep() {
     --mode fwdbwd --grid '{"la.bwd_d":[8,16],"gla.bwd_d":[8,16]}' "$T"
 }
 
+ab() { # the kernels behind version knobs, 2 (the candidate) against 1 (the default)
+  local T
+  T=$(tokens "${1:-1M}")
+  step ab-deltanet 240 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
+    --mode fwdbwd --grid '{"deltanet.bwd_seg":[2,1],"deltanet.rec":[2,1]}' 262144 "$T"
+  step ab-rmt 200 $DENO run -A kernels/webgpu/prof.ts --variant rmt --dtype bf16,f32 \
+    --grid '{"rmt.mem":[2,1],"rmt.tok":[2,1]}' 65536 "$T"
+  step ab-softmax 120 $DENO run -A kernels/webgpu/prof.ts --variant softmax --dtype bf16 \
+    --grid '{"softmax.tok":[2,1]}' 16384 65536
+}
+
 full() {
   local budget=${BUDGET:-540} run=${1:-} state=${FULL_STATE:-/tmp/lak-lease-full}
   local bench=(${BENCH_WRAP:-} "$DENO" task bench)
@@ -146,7 +159,8 @@ case "${1:-}" in
   measure) measure "${2:-1M}" ;;
   all) check; measure "${2:-1M}" ;;
   sweep) sweep "${2:-1M}" ;;
+  ab) ab "${2:-1M}" ;;
   full) full "${2:-}" ;;
-  *) echo "usage: ci/lease.sh check|measure [T]|all [T]|sweep [T]|full [RUN_DIR]" >&2; exit 2 ;;
+  *) echo "usage: ci/lease.sh check|measure [T]|all [T]|sweep [T]|ab [T]|full [RUN_DIR]" >&2; exit 2 ;;
 esac
 echo "== done ($(date -u +%T))" | tee -a "$log"

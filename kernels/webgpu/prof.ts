@@ -1,5 +1,5 @@
 /**
- * Per-pass device times of the WebGPU chunk kernels at B1 H8 D64 (hot, median of 5), to see
+ * Per-pass device times of the WebGPU chunk kernels (and softmax flash) at B1 H8 D64 (hot, median of 5), to see
  * which pass a change should target, and tile sweeps: the bench times the same passes as one
  * span, with the default tiles.
  *
@@ -14,13 +14,16 @@ const HELP = `kernels/webgpu/prof.ts: per-pass device times of the WebGPU chunk 
 
 Usage: deno run -A kernels/webgpu/prof.ts [flags] [T ...]   (default T: 65536 1048576)
 
-  --variant LIST   la,gla,deltanet,rmt          [all four]
+  --variant LIST   la,gla,deltanet,rmt,softmax  [la,gla,deltanet,rmt]; softmax is its flash
+                   impl, O(T²): keep T ≤ 64K
   --dtype LIST     f32,f16,bf16                 [bf16]
   --mode LIST      fwd,fwdbwd                   [fwd]
   --chunk N        chunk_size                   [64]
   --grid JSON      tile sweep: an object of LAB_WEBGPU_TUNE keys to lists of values, e.g.
                    '{"la.cps":[16,32,64],"la.sub":[16,32]}'; every combination is timed
-                   (a combination that does not fit falls back or says why)
+                   (a combination that does not fit falls back or says why); each variant
+                   takes only its own keys ("rmt.tok" for rmt), so
+                   '{"softmax.tok":[1,2],"rmt.tok":[1,2]}' times each variant twice
   -h, --help       this text
 
 One line per (T, variant, dtype, mode, tile combination): the whole request's median and each
@@ -48,6 +51,23 @@ export function gridCombos(json: string): Record<string, number>[] {
   return combos;
 }
 
+/**
+ * The grid's combinations that concern `variant`: each restricted to its `<variant>.` keys,
+ * duplicates dropped, so that '{"softmax.tok":[1,2],"rmt.tok":[1,2]}' times softmax and rmt
+ * twice each rather than four times; a variant that no key names runs once, on its defaults ({}).
+ */
+export function combosFor(
+  combos: Record<string, number>[],
+  variant: string,
+): Record<string, number>[] {
+  const seen = new Map<string, Record<string, number>>();
+  for (const c of combos) {
+    const own = Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith(`${variant}.`)));
+    seen.set(JSON.stringify(own), own);
+  }
+  return [...seen.values()];
+}
+
 async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -69,18 +89,25 @@ async function main(args: string[]): Promise<number> {
   if (!Ts.every((t) => Number.isInteger(t) && t > 0)) {
     throw new Error(`sequence lengths must be positive integers, got ${positionals.join(" ")}`);
   }
-  const combos = values.grid ? gridCombos(values.grid) : [undefined];
+  const variants = values.variant.split(",") as Variant[];
+  const combos = values.grid ? gridCombos(values.grid) : undefined;
+  const stray = Object.keys(combos?.[0] ?? {}).filter((k) =>
+    !variants.some((v) => k.startsWith(`${v}.`))
+  );
+  if (stray.length > 0) {
+    throw new Error(`--grid ${stray.join(", ")}: no variant of --variant ${values.variant}`);
+  }
   const backend = await openWebGpu();
   try {
     for (const T of Ts) {
-      for (const variant of values.variant.split(",") as Variant[]) {
+      for (const variant of variants) {
         for (const dtype of values.dtype.split(",") as Dtype[]) {
           for (const mode of values.mode.split(",") as Mode[]) {
-            if (mode === "fwdbwd" && variant === "rmt") continue;
-            for (const tune of combos) {
+            if (mode === "fwdbwd" && (variant === "rmt" || variant === "softmax")) continue;
+            for (const tune of combos ? combosFor(combos, variant) : [undefined]) {
               if (tune) Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(tune));
               const tag = `${variant} ${dtype} ${mode} T=${T}${
-                tune ? ` ${JSON.stringify(tune)}` : ""
+                tune && Object.keys(tune).length > 0 ? ` ${JSON.stringify(tune)}` : ""
               }`;
               console.log(await profile(backend, variant, dtype, mode, T, values.chunk, tag));
             }
@@ -112,7 +139,8 @@ async function profile(
     shape: { B: 1, T, H: 8, K: 64, V: 64, M: variant === "rmt" ? 16 : 0 },
   };
   try {
-    const op = await backend.prepare(req, { random: { seed: 1 } }, { impl: "chunk", dtype });
+    const impl = variant === "softmax" ? "flash" : "chunk";
+    const op = await backend.prepare(req, { random: { seed: 1 } }, { impl, dtype });
     try {
       await op.run();
       const passes = await passTimes(op, 5);

@@ -133,6 +133,20 @@ describe("ci/lease.sh", () => {
     }
   });
 
+  it("times each version knob's candidate against the default, within one call", async () => {
+    const out = await Deno.makeTempDir({ prefix: "lease-ab-" });
+    try {
+      const r = await lease(["ab", "256K"], { DRY_RUN: "1", OUT: out });
+      assert.equal(r.code, 0, r.stderr);
+      const budgets = [...r.stdout.matchAll(/^== (\S+) \(.*budget (\d+)s\)/gm)];
+      assert.deepEqual(budgets.map((m) => m[1]), ["ab-deltanet", "ab-rmt", "ab-softmax"]);
+      assert.ok(budgets.reduce((a, m) => a + Number(m[2]), 0) <= 570, "over one device call");
+      assert.match(r.stdout, /--grid \{"rmt\.mem":\[2,1\],"rmt\.tok":\[2,1\]\} 65536 262144/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+
   it("names its usage on a bad step", async () => {
     const r = await lease(["nope"], {});
     assert.equal(r.code, 2);

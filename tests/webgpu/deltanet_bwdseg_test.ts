@@ -1,7 +1,7 @@
 /**
- * deltanet fwdbwd with the segmented state passes (deltanet.bwd_seg = 1: seg_out.wgsl with STATES,
+ * deltanet fwdbwd with the segmented state passes (deltanet.bwd_seg = 2: seg_out.wgsl with STATES,
  * bwd_seg.wgsl, bwd_seg_scan.wgsl; kernels/webgpu/deltanet/seg_fwd.ts) against the fp64 oracle
- * for every output and gradient, and against bwd_seg = 0 (the sequential chunk_rec.wgsl and
+ * for every output and gradient, and against bwd_seg = 1 (the sequential chunk_rec.wgsl and
  * bwd_rec.wgsl), in every storage dtype: at least three segments per head with cps not dividing
  * the chunk count and a partial last chunk, one chunk per segment, B·H > 1, K ≠ V, K, V, C not
  * multiples of 4, several value-column tiles, Mᵀ streamed in slices, qk_l2norm on and off, with
@@ -27,7 +27,7 @@ import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
 const backend = await webgpuOrReport("webgpu deltanet segmented fwdbwd tests");
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 /**
- * bwd_seg = 1 and 0 compute the same f32 quantities in a different association (segment maps
+ * bwd_seg = 2 and 1 compute the same f32 quantities in a different association (segment maps
  * composed, then applied), so they agree to a few f32 roundings carried through the recurrence,
  * or a storage ulp here and there where an output is stored in 16 bits.
  */
@@ -91,12 +91,12 @@ async function run(
   c: DeltaCase,
   x: Inputs,
   dtype: "f32" | "f16" | "bf16",
-  bwdSeg: 0 | 1,
+  bwdSeg: 1 | 2,
 ): Promise<Record<string, ArrayLike<number>>> {
   const req = request(c);
   return await withTune({ ...c.tune, "deltanet.bwd_seg": bwdSeg }, async () => {
     const plan = deltanetChunk.plan(req, dtype, be.info().limits as DeviceLimits);
-    if (bwdSeg === 1) {
+    if (bwdSeg === 2) {
       assert.ok(plan.seg?.bwd, "the segmented passes must fit");
       const NC = Math.ceil(c.shape.T / c.chunk);
       assert.equal(plan.seg.cps, Math.min(c.tune["deltanet.cps"], NC));
@@ -112,16 +112,16 @@ if (backend) {
   const be = backend;
   after(() => be.close());
   const offered = be.impls().find((i) => i.variant === "deltanet" && i.impl === "chunk");
-  describe("webgpu deltanet segmented fwdbwd (bwd_seg 1) vs fp64 oracle and bwd_seg 0", () => {
-    it("bwd_seg is 0 unless set, and only 0 or 1", async () => {
+  describe("webgpu deltanet segmented fwdbwd (bwd_seg 2) vs fp64 oracle and bwd_seg 1", () => {
+    it("bwd_seg is 1 unless set, and only 1 or 2", async () => {
       const c = CASES[0];
       const limits = be.info().limits as DeviceLimits;
       await withTune(c.tune, () => {
         assert.equal(deltanetChunk.plan(request(c), "f32", limits).seg, undefined);
         return Promise.resolve();
       });
-      await withTune({ "deltanet.bwd_seg": 2 }, () => {
-        assert.throws(() => deltanetChunk.plan(request(c), "f32", limits), /0 or 1/);
+      await withTune({ "deltanet.bwd_seg": 3 }, () => {
+        assert.throws(() => deltanetChunk.plan(request(c), "f32", limits), /1 or 2/);
         return Promise.resolve();
       });
     });
@@ -134,7 +134,7 @@ if (backend) {
         }
         if (dtype === "bf16" && c.shape.V % 2 !== 0) {
           it(`${name} is refused with odd V`, async () => {
-            await withTune({ ...c.tune, "deltanet.bwd_seg": 1 }, async () => {
+            await withTune({ ...c.tune, "deltanet.bwd_seg": 2 }, async () => {
               await assert.rejects(
                 be.prepare(request(c), inputs(c, SEED), { impl: "chunk", dtype }),
                 /even V/,
@@ -146,12 +146,12 @@ if (backend) {
         it(name, async () => {
           const req = request(c);
           const x = inputs(c, SEED + 7919 * ci);
-          const seg = await run(be, c, x, dtype, 1);
-          const seq = await run(be, c, x, dtype, 0);
+          const seg = await run(be, c, x, dtype, 2);
+          const seq = await run(be, c, x, dtype, 1);
           const names = ["o", "final_state", "dq", "dk", "dv", "dbeta", ...(c.h0 ? ["dh0"] : [])];
           assert.deepEqual(Object.keys(seg).sort(), names.sort());
           assertFwdbwdMatches(
-            "bwd_seg 1",
+            "bwd_seg 2",
             seg,
             seq,
             AGREE[dtype],

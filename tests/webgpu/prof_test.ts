@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { gridCombos } from "../../kernels/webgpu/prof.ts";
+import { combosFor, gridCombos } from "../../kernels/webgpu/prof.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -28,6 +28,17 @@ describe("kernels/webgpu/prof.ts", () => {
     assert.throws(() => gridCombos("{"), /not JSON/);
   });
 
+  it("gives each variant only its own grid keys, without duplicates", () => {
+    const grid = gridCombos('{"softmax.tok":[1,2],"rmt.tok":[1,2],"rmt.mem":[1]}');
+    assert.equal(grid.length, 4);
+    assert.deepEqual(combosFor(grid, "softmax"), [{ "softmax.tok": 1 }, { "softmax.tok": 2 }]);
+    assert.deepEqual(combosFor(grid, "rmt"), [
+      { "rmt.tok": 1, "rmt.mem": 1 },
+      { "rmt.tok": 2, "rmt.mem": 1 },
+    ]);
+    assert.deepEqual(combosFor(grid, "la"), [{}]);
+  });
+
   it("has --help and rejects a bad grid with one line before opening a device", async () => {
     const help = await prof(["--help"]);
     assert.equal(help.code, 0);
@@ -36,5 +47,8 @@ describe("kernels/webgpu/prof.ts", () => {
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
     assert.match(bad.stderr, /^prof: error: --grid la\.cps must list positive integers/);
+    const stray = await prof(["--variant", "softmax", "--grid", '{"sofmax.tok":[2]}']);
+    assert.equal(stray.code, 2);
+    assert.match(stray.stderr, /^prof: error: --grid sofmax\.tok: no variant of --variant softmax/);
   });
 });

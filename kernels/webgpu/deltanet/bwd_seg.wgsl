@@ -1,4 +1,4 @@
-// deltanet segmented backward (fwdbwd, deltanet.bwd_seg = 1): per (segment s, head bh, tile of
+// deltanet segmented backward (fwdbwd, deltanet.bwd_seg = 2): per (segment s, head bh, tile of
 // 4·RC value columns) bwd_rec.wgsl's reverse walk over the segment's chunks only. Per chunk,
 // with dS the gradient of the state after it and Q, K, W, P from chunk_prep.wgsl:
 //   dV_new = Pᵀ (scale·dO) + K dS,  dS ← dS + Qᵀ (scale·dO) − Wᵀ dV_new,

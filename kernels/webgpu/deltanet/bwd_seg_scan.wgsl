@@ -1,4 +1,4 @@
-// deltanet segmented backward (fwdbwd, deltanet.bwd_seg = 1): per (block of 4·RC value columns,
+// deltanet segmented backward (fwdbwd, deltanet.bwd_seg = 2): per (block of 4·RC value columns,
 // head bh) the state gradient after every segment, from dS = 0 after the last one (no gradient
 // reaches final_state, as in bwd_rec.wgsl): segments in reverse, dS ← M_sᵀ dS + D_s (NSEG steps,
 // each a K×K by K×4·RC product, fp32), with M_s the segment's forward map from seg_sum (wsg's M

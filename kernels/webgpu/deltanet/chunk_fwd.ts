@@ -12,7 +12,7 @@
  *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
  *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ.
  * `deltanet.rec` = 2 takes chunk_rec2.wgsl and bwd_rec2.wgsl for passes 2 and 3.
- * `deltanet.bwd_seg` = 1 runs fwdbwd segmented too: pass 2 as mode fwd's segment passes, whose
+ * `deltanet.bwd_seg` = 2 runs fwdbwd segmented too: pass 2 as mode fwd's segment passes, whose
  * seg_out also writes the per-chunk states and V_new, and pass 3 as segment passes over dS
  * (seg_fwd.ts), leaving pass 4 the same workspace; where their tiles do not fit, passes 2 and 3.
  */
@@ -123,20 +123,13 @@ export function recVersion(): 1 | 2 {
 }
 
 /**
- * Whether fwdbwd runs passes 2 and 3 segmented (`deltanet.bwd_seg`): 0 the sequential passes,
- * 1 the segmented ones; 0 until 1 is timed on a GPU.
+ * Whether fwdbwd runs passes 2 and 3 segmented (`deltanet.bwd_seg`): 1 the sequential passes,
+ * 2 the segmented ones; 1 until 2 is timed on a GPU.
  */
-export function bwdSegVersion(): 0 | 1 {
-  let version: number;
-  try {
-    version = tuned("deltanet.bwd_seg", 0);
-  } catch (e) {
-    // tuned() takes positive integers only; the default, 0, may also be written out.
-    if (JSON.parse(Deno.env.get("LAB_WEBGPU_TUNE")!)["deltanet.bwd_seg"] !== 0) throw e;
-    version = 0;
-  }
-  if (version !== 0 && version !== 1) {
-    throw new Error(`LAB_WEBGPU_TUNE deltanet.bwd_seg must be 0 or 1, got ${version}`);
+export function bwdSegVersion(): 1 | 2 {
+  const version = tuned("deltanet.bwd_seg", 1);
+  if (version !== 1 && version !== 2) {
+    throw new Error(`LAB_WEBGPU_TUNE deltanet.bwd_seg must be 1 or 2, got ${version}`);
   }
   return version;
 }
@@ -148,7 +141,7 @@ interface DeltaPlan extends Plan {
   prepWG: number;
   recWG: number;
   rec: 1 | 2;
-  /** The segmented passes' tiles (mode fwd, or fwdbwd with bwd_seg = 1, where they fit). */
+  /** The segmented passes' tiles (mode fwd, or fwdbwd with bwd_seg = 2, where they fit). */
   seg?: DeltaSeg;
   /** chunk_prep2.wgsl's constants when the segmented forward takes it (deltanet.prep = 2). */
   prep2?: Record<string, number>;
@@ -204,7 +197,7 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
     }
     let seg: DeltaSeg | undefined;
     const bwd = req.mode === "fwdbwd";
-    if (!bwd || bwdSegVersion() === 1) {
+    if (!bwd || bwdSegVersion() === 2) {
       try {
         seg = planDeltaSeg(req, C, NC, limits, bwd);
         workspace.wsg = segWorkspace(seg, req);

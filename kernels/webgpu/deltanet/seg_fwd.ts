@@ -8,7 +8,7 @@
  *                        steps, not NC), final_state at the end;
  *   4. seg_out.wgsl    — per (segment, head, value-column tile): O for the segment's chunks.
  * Only the workspace wsg [B·H, NSEG, K, K+V] f32 is added to the prep's. fwdbwd keeps the
- * sequential passes unless `deltanet.bwd_seg` is 1; then seg_out also writes the per-chunk states
+ * sequential passes unless `deltanet.bwd_seg` is 2; then seg_out also writes the per-chunk states
  * and V_new the backward reads, and the backward's dS walk is segmented the same way:
  *   5. bwd_seg.wgsl      — per (segment, head, value-column tile), chunks in reverse from dS = 0:
  *                          the segment's own term D_s of dS ↦ M_sᵀ dS + D_s, into wsg's B part;

@@ -8,7 +8,7 @@
 // The state and X tiles are named vec4s, every loop over a tile's four rows written out: an
 // array<vec4f, 4> indexed in loops stayed in local memory on the H100's Vulkan compiler and made
 // this pass 2.4× slower (docs/perf-notes.md).
-// With STATES (fwdbwd, deltanet.bwd_seg = 1) it also leaves what chunk_rec.wgsl leaves for the
+// With STATES (fwdbwd, deltanet.bwd_seg = 2) it also leaves what chunk_rec.wgsl leaves for the
 // backward: each chunk's starting S in wss and X = V_new over U in wsu. STATES is a pipeline
 // constant: with it false (mode fwd) those stores are dead branches the compiler drops.
 override STATES: bool = false;

@@ -5,7 +5,8 @@
  *      one-invocation dispatch advancing the segment counter (bump.wgsl): the only sequential
  *      part, M queries per head and segment;
  *   2. tokens: one dispatch of segment.wgsl's token queries for every segment at once, each
- *      reading its segment's memory slot.
+ *      reading its segment's memory slot (tokens2.wgsl instead under the knob `<variant>.tok` = 2,
+ *      rmt/tokens2.ts).
  * The same token kernel with one segment and no memory is causal softmax attention
  * (softmax/flash).
  */
@@ -26,6 +27,8 @@ import {
   type Storage,
   wgslFile,
 } from "../kernel.ts";
+import { buildMemory2, MEM2_ROWS, planMemory2 } from "./memory2.ts";
+import { buildTokens2, planTokens, type TokPlan } from "./tokens2.ts";
 
 const BIND = {
   params: 0,
@@ -46,6 +49,10 @@ export interface RmtPlan extends Plan {
   L: number;
   S: number;
   KB: number;
+  /** The token pass's kernel (`<variant>.tok`): 1 = segment.wgsl, 2 = tokens2.wgsl. */
+  tokens: TokPlan;
+  /** The memory pass's kernel (`rmt.mem`): 2 = memory2.wgsl with its key tile TK; else 1. */
+  mem2?: { TK: number };
 }
 
 /**
@@ -73,7 +80,17 @@ export function planSegments(req: OpRequest, dtype: Storage, limits: DeviceLimit
     ? `too many heads or query blocks for one grid dimension`
     : "";
   if (why) throw new Unsupported(`webgpu ${req.variant}: ${why}`);
-  return { dtype, L, S, KB, workspace: { wsmem: 4 * (S + 1) * B * H * M * D, wsctr: 4 } };
+  const mem2 = req.variant === "rmt" && M > 0 ? planMemory2(req, limits) : undefined;
+  const tokens = planTokens(req, L, S, limits);
+  return {
+    dtype,
+    L,
+    S,
+    KB,
+    mem2,
+    tokens,
+    workspace: { wsmem: 4 * (S + 1) * B * H * M * D, wsctr: 4 },
+  };
 }
 
 export async function buildSegments(
@@ -103,10 +120,23 @@ export async function buildSegments(
       constants,
     );
   const memory = M > 0;
+  const tokRows = plan.tokens.tok === 2 ? plan.tokens.BQ : QB; // query rows per workgroup
   const [tokens, init, update, bump] = await settled([
-    make("segment", true, { QB }),
+    plan.tokens.tok === 2
+      ? Promise.all(head(true)).then((h) =>
+        buildTokens2(device, layout, `rmt/tokens2/${plan.dtype}`, h.join("\n"), D, tokRows)
+      )
+      : make("segment", true, { QB }),
     ...(memory
-      ? [make("init", false, {}), make("segment", false, { QB }), make("bump", false, {})]
+      ? [
+        make("init", false, {}),
+        plan.mem2
+          ? Promise.all(head(false)).then((h) =>
+            buildMemory2(device, layout, `rmt/memory2/${plan.dtype}`, h.join("\n"), plan.mem2!.TK)
+          )
+          : make("segment", false, { QB }),
+        make("bump", false, {}),
+      ]
       : []),
   ]);
   const passes: Pass[] = [];
@@ -116,13 +146,14 @@ export async function buildSegments(
     ];
     for (let s = 0; s < plan.S; s++) {
       if (s > 0) steps.push({ pipeline: bump, workgroups: [1, 1, 1] });
-      steps.push({ pipeline: update, workgroups: [Math.ceil(M / QB), BH, 1] });
+      const rows = plan.mem2 ? MEM2_ROWS : QB;
+      steps.push({ pipeline: update, workgroups: [Math.ceil(M / rows), BH, 1] });
     }
     passes.push({ label: "memory", steps });
   }
   passes.push({
     label: "tokens",
-    steps: [{ pipeline: tokens, workgroups: [Math.ceil(plan.L / QB) * plan.S, BH, 1] }],
+    steps: [{ pipeline: tokens, workgroups: [Math.ceil(plan.L / tokRows) * plan.S, BH, 1] }],
   });
   const params = new ArrayBuffer(32);
   const dv = new DataView(params);
