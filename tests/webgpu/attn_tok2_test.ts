@@ -12,19 +12,11 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr, withTune } from "./compare.ts";
+import { relErr, uniformInputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
-import {
-  defaultParams,
-  type Inputs,
-  inputShape,
-  type OpRequest,
-  requiredInputs,
-  type Shape,
-} from "../../bench/ops.ts";
-import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
-import { mulberry32 as rng } from "../../bench/stats.ts";
+import { defaultParams, type Inputs, type OpRequest, type Shape } from "../../bench/ops.ts";
+import { cast, type Tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
 import { planSegments } from "../../kernels/webgpu/rmt/rmt_fwd.ts";
@@ -74,18 +66,6 @@ function request(c: Case): OpRequest {
   const params = defaultParams(c.variant, c.shape.K);
   if (c.L) params.segment_len = c.L;
   return { variant: c.variant, mode: "fwd", params, shape: c.shape };
-}
-
-function makeInputs(req: OpRequest, seed: number): Inputs {
-  const r = rng(seed);
-  const inputs: Inputs = {};
-  for (const name of requiredInputs(req.variant, req.mode)) {
-    const shape = inputShape(name, req.shape);
-    const d = new Float32Array(numel(shape));
-    for (let i = 0; i < d.length; i++) d[i] = 2 * r() - 1;
-    inputs[name] = tensor("f32", shape, d);
-  }
-  return inputs;
 }
 
 /** The query block kernel 2 should plan on this adapter. */
@@ -185,7 +165,7 @@ if (backend) {
         it(name, async () => {
           const req = request(c);
           const seed = SEED + 7919 * ci;
-          const x = makeInputs(req, seed);
+          const x = uniformInputs(req, seed);
           const two = await run(be, c, x, dtype, 2);
           const one = await run(be, c, x, dtype, 1);
           const stored: Record<string, Float64Array> = {};

@@ -1,12 +1,20 @@
 /**
  * What the WebGPU test files share: the relative error they assert on, a scoped
- * LAB_WEBGPU_TUNE override, and one forward run checked against the fp64 oracle.
+ * LAB_WEBGPU_TUNE override, uniform random inputs, and one forward run checked against the fp64
+ * oracle.
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend } from "../../bench/backends/backend.ts";
-import type { Inputs, OpRequest, Variant } from "../../bench/ops.ts";
-import { cast, type Dtype, type Tensor, toF64 } from "../../bench/tensor.ts";
+import {
+  type Inputs,
+  inputShape,
+  type OpRequest,
+  requiredInputs,
+  type Variant,
+} from "../../bench/ops.ts";
+import { mulberry32 } from "../../bench/stats.ts";
+import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 
 /** ‖out − ref‖ / ‖ref‖; NaN when any output is not finite. */
@@ -31,6 +39,19 @@ export async function withTune<T>(tune: Record<string, number>, fn: () => Promis
     if (prev === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
     else Deno.env.set("LAB_WEBGPU_TUNE", prev);
   }
+}
+
+/** The request's required inputs, uniform in [-1, 1) from `seed`, as f32. */
+export function uniformInputs(req: OpRequest, seed: number): Inputs {
+  const r = mulberry32(seed);
+  const inputs: Inputs = {};
+  for (const name of requiredInputs(req.variant, req.mode)) {
+    const shape = inputShape(name, req.shape);
+    const d = new Float32Array(numel(shape));
+    for (let i = 0; i < d.length; i++) d[i] = 2 * r() - 1;
+    inputs[name] = tensor("f32", shape, d);
+  }
+  return inputs;
 }
 
 /**

@@ -10,19 +10,11 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr, withTune } from "./compare.ts";
+import { relErr, uniformInputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import type { Backend } from "../../bench/backends/backend.ts";
-import {
-  defaultParams,
-  type Inputs,
-  inputShape,
-  type OpRequest,
-  requiredInputs,
-  type Shape,
-} from "../../bench/ops.ts";
-import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
-import { mulberry32 as rng } from "../../bench/stats.ts";
+import { defaultParams, type Inputs, type OpRequest, type Shape } from "../../bench/ops.ts";
+import { cast, type Tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 import { planSegments } from "../../kernels/webgpu/rmt/rmt_fwd.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
@@ -90,18 +82,6 @@ function request(c: Case): OpRequest {
   };
 }
 
-function makeInputs(req: OpRequest, seed: number): Inputs {
-  const r = rng(seed);
-  const inputs: Inputs = {};
-  for (const name of requiredInputs("rmt", "fwd")) {
-    const shape = inputShape(name, req.shape);
-    const d = new Float32Array(numel(shape));
-    for (let i = 0; i < d.length; i++) d[i] = 2 * r() - 1;
-    inputs[name] = tensor("f32", shape, d);
-  }
-  return inputs;
-}
-
 function tune(c: Case, mode: 1 | 2): Record<string, number> {
   return { "rmt.mem": mode, ...(c.tk ? { "rmt.mem_tk": c.tk } : {}) };
 }
@@ -163,7 +143,7 @@ if (backend) {
     });
     it("poison reaches o and final_state (an unwritten element would fail)", async () => {
       const c = CASES[0];
-      const op = await be.prepare(request(c), makeInputs(request(c), SEED), {
+      const op = await be.prepare(request(c), uniformInputs(request(c), SEED), {
         impl: "chunk",
         dtype: "f32",
       });
@@ -187,7 +167,7 @@ if (backend) {
           it(`${name} is refused with odd D`, async () => {
             await withTune(tune(c, 2), async () => {
               await assert.rejects(
-                be.prepare(request(c), makeInputs(request(c), SEED), { impl: "chunk", dtype }),
+                be.prepare(request(c), uniformInputs(request(c), SEED), { impl: "chunk", dtype }),
                 /even D/,
               );
             });
@@ -197,7 +177,7 @@ if (backend) {
         it(name, async () => {
           const req = request(c);
           const seed = SEED + 7919 * ci;
-          const x = makeInputs(req, seed);
+          const x = uniformInputs(req, seed);
           const two = await run(be, c, x, dtype, 2);
           const one = await run(be, c, x, dtype, 1);
           const x64: Record<string, Float64Array> = {};
