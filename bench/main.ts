@@ -22,10 +22,11 @@ import {
   provenance,
   type Results,
   SCHEMA,
+  type Stretch,
   writeJsonAtomic,
 } from "./results.ts";
 import { RunTimePredictor } from "./predict.ts";
-import { readRunFolder } from "./run_folder.ts";
+import { readRunFolder, type RunFolder } from "./run_folder.ts";
 import { Progress } from "./progress.ts";
 import { finish, newCell } from "./runner.ts";
 import { TORCH_IMPLS } from "./backends/torch_impls.ts";
@@ -239,6 +240,13 @@ async function main(args: string[]): Promise<number> {
       cells_planned: cells.length,
       provenance: prov,
     });
+  } else {
+    // Each stretch of a resumed run keeps its machine: results.json lists the earlier ones.
+    const { dir: _d, done: _c, ...runJson } = resume;
+    await writeJsonAtomic(`${dir}/run.json`, {
+      ...runJson,
+      resumes: [...resume.resumes ?? [], { since: new Date().toISOString(), ...prov }],
+    });
   }
   console.error(
     `bench: profile ${profile}, ${cells.length} cells on ${catalog.map((b) => b.name).join(", ")}${
@@ -305,6 +313,7 @@ async function main(args: string[]): Promise<number> {
       return false;
     }
     if (worker && lane.gpu && worker.name !== "cpu") cell.gpu = { ...lane.gpu };
+    cell.finished_at = new Date().toISOString();
     done.set(i, cell);
     predictor.record(cell);
     await appendLine(JSON.stringify(cell));
@@ -324,7 +333,7 @@ async function main(args: string[]): Promise<number> {
       argv: args_,
       seed,
     },
-    provenance: prov,
+    provenance: resume ? { ...prov, earlier: earlierStretches(resume) } : prov,
     cells: [...done].sort(([a], [b]) => a - b).map(([, c]) => c),
     drift: [],
   };
@@ -338,6 +347,12 @@ async function main(args: string[]): Promise<number> {
   const bad = results.cells.filter((c) => !["ok", "skipped"].includes(c.status));
   if (bad.length) console.error(`bench: ${bad.length} of ${results.cells.length} cells not ok`);
   return bad.length ? EXIT_BAD_INPUT : 0;
+}
+
+/** The stretches of a resumed run before this one: its start, then every earlier resume. */
+function earlierStretches(run: RunFolder): Stretch[] {
+  const first = run.provenance ? [{ since: run.started_at, ...run.provenance }] : [];
+  return [...first, ...run.resumes ?? []];
 }
 
 async function readConfig(path: string): Promise<Record<string, unknown>> {

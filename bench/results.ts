@@ -57,6 +57,11 @@ export interface Cell {
    * carry the same object, so a cell's device (and its measured peaks) can be told apart.
    */
   gpu?: Gpu;
+  /**
+   * (added in v1, optional) When the cell finished (ISO 8601, UTC): in a resumed run, which
+   * stretch of provenance.earlier (or the last machine) timed it.
+   */
+  finished_at?: string;
 }
 
 /** One drift measurement (deno task drift): low-precision output against a reference. */
@@ -94,7 +99,16 @@ export interface Provenance {
   cpu: { arch: string; cores: number; model: string };
   devices: DeviceInfo[];
   unavailable: { backend: string; reason: string }[];
+  /**
+   * (added in v1, optional) A resumed run's earlier stretches, oldest first: the provenance each
+   * began with and when (`since`). The fields above are the stretch that finished the run, which
+   * began at the last resume. Absent when the run never resumed.
+   */
+  earlier?: Stretch[];
 }
+
+/** One stretch of a run: from its start or a resume, on the machine this provenance describes. */
+export type Stretch = { since: string } & Omit<Provenance, "earlier">;
 
 export interface Results {
   schema: typeof SCHEMA;

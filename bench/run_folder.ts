@@ -4,7 +4,7 @@
  * continues it; deno task report renders it before results.json exists.
  */
 import { InputError } from "./ops.ts";
-import type { Cell, Provenance } from "./results.ts";
+import type { Cell, Provenance, Stretch } from "./results.ts";
 
 export interface RunFolder {
   dir: string;
@@ -18,6 +18,8 @@ export interface RunFolder {
   /** Cells in the plan, and the provenance at the start (absent in older run folders). */
   cells_planned?: number;
   provenance?: Provenance;
+  /** Each resume's start and provenance, in order (absent before the first resume). */
+  resumes?: Stretch[];
   /** Finished cells, in the order they finished; a cell listed twice keeps its last line. */
   done: Cell[];
 }

@@ -107,6 +107,18 @@ export function renderSummary(results: Results): string {
         } finished; continue it with \`deno task bench --resume ${results.run.unfinished.dir}\`.`,
       ]
       : []),
+    ...(results.provenance.earlier?.length
+      ? [
+        "",
+        `Resumed run: earlier stretches ${
+          results.provenance.earlier.map((s) =>
+            `from ${s.since} on ${
+              [...new Set(s.devices.map((d) => d.name))].join(", ") || "no devices"
+            }`
+          ).join("; ")
+        }; each cell's \`finished_at\` says which stretch timed it.`,
+      ]
+      : []),
   ];
   return [...header, "", ...sections.flatMap((s) => [s, ""])].join("\n");
 }

@@ -45,7 +45,17 @@ export async function unfinishedResults(dir: string): Promise<Results> {
       });
     }
   }
-  const provenance: Provenance = run.provenance ?? {
+  // The latest stretch is the run's provenance so far; the ones before it are `earlier`.
+  const stretches = [
+    ...run.provenance ? [{ since: run.started_at, ...run.provenance }] : [],
+    ...run.resumes ?? [],
+  ];
+  const latest = stretches.at(-1);
+  const stretched: Provenance | undefined = latest
+    ? (({ since: _since, ...p }) => p)(latest)
+    : undefined;
+  if (stretched && stretches.length > 1) stretched.earlier = stretches.slice(0, -1);
+  const provenance: Provenance = stretched ?? {
     git: run.git ?? { commit: "unknown", dirty: false, source: "unknown" },
     deno: "unknown",
     v8: "unknown",

@@ -349,6 +349,19 @@ function unfinishedNote(results: Results): string {
 `;
 }
 
+/** A resumed run's earlier machines: each cell's finished_at places it in one stretch. */
+function earlierStretches(p: Results["provenance"]): string {
+  if (!p.earlier?.length) return "";
+  const items = p.earlier.map((s) =>
+    `<li>from ${esc(s.since)}: ${
+      esc([...new Set(s.devices.map((d) => `${d.backend}: ${d.name}`))].join(", ") || "no devices")
+    }; ${esc(s.os)}</li>`
+  ).join("");
+  return `<p>Resumed run: the devices above finished it; earlier stretches ran on (a cell's
+<code>finished_at</code> says which stretch timed it):</p><ul>${items}</ul>
+`;
+}
+
 export async function renderReport(results: Results): Promise<string> {
   const p = results.provenance;
   const drift = driftEntries(results);
@@ -422,7 +435,9 @@ ${
 <li>Deno ${esc(p.deno)}, V8 ${esc(p.v8)}, TypeScript ${esc(p.typescript)}</li>
 <li>${esc(p.os)}; CPU ${esc(p.cpu.model)} (${esc(p.cpu.cores)} threads, ${esc(p.cpu.arch)})</li>
 ${devices}</ul>
-${unavailable ? `<p>Backends not available on this machine:</p><ul>${unavailable}</ul>` : ""}
+${earlierStretches(p)}${
+    unavailable ? `<p>Backends not available on this machine:</p><ul>${unavailable}</ul>` : ""
+  }
 <details><summary>Device details</summary><pre>${
     esc(JSON.stringify(p.devices, null, 1))
   }</pre></details>

@@ -116,6 +116,36 @@ describe("bench", () => {
         again.stderr,
         /warning: this run began on cpu: another machine and resumes on cpu: /,
       );
+      // results.json keeps the first stretch's machine; run.json records the resume.
+      const res: Results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+      assert.equal(res.provenance.earlier?.length, 1);
+      assert.equal(res.provenance.earlier![0].since, run.started_at);
+      assert.deepEqual(res.provenance.earlier![0].devices, run.provenance.devices);
+      assert.notEqual(res.provenance.devices[0].name, "another machine");
+      const resumes = JSON.parse(await Deno.readTextFile(`${dir}/run.json`)).resumes;
+      assert.equal(resumes.length, 1);
+      assert.deepEqual(resumes[0].devices, res.provenance.devices);
+      // The cell timed after the resume finished after it began; the kept one before.
+      const [kept, rerun] = res.cells;
+      assert.ok(kept.finished_at! < resumes[0].since, `${kept.finished_at} ${resumes[0].since}`);
+      assert.ok(rerun.finished_at! >= resumes[0].since);
+      const rendered = await runScript("reports/render.ts", [dir]);
+      assert.equal(rendered.code, 0, rendered.stderr);
+      assert.match(
+        await Deno.readTextFile(`${dir}/summary.md`),
+        new RegExp(`Resumed run: earlier stretches from ${run.started_at} on another machine;`),
+      );
+      assert.match(
+        await Deno.readTextFile(`${dir}/report.html`),
+        /<li>from .*: cpu: another machine;/,
+      );
+      // The same from run.json alone, as for a run still unfinished.
+      await Deno.remove(`${dir}/results.json`);
+      const unfinished = await runScript("reports/render.ts", [dir]);
+      assert.equal(unfinished.code, 0, unfinished.stderr);
+      const md = await Deno.readTextFile(`${dir}/summary.md`);
+      assert.match(md, /Unfinished run/);
+      assert.match(md, /Resumed run: earlier stretches from \S+ on another machine;/);
     } finally {
       await Deno.remove(out, { recursive: true });
     }
