@@ -22,11 +22,10 @@ import {
   provenance,
   type Results,
   SCHEMA,
-  type Stretch,
   writeJsonAtomic,
 } from "./results.ts";
 import { RunTimePredictor } from "./predict.ts";
-import { readRunFolder, type RunFolder } from "./run_folder.ts";
+import { readRunFolder, stretches } from "./run_folder.ts";
 import { Progress } from "./progress.ts";
 import { finish, newCell } from "./runner.ts";
 import { TORCH_IMPLS } from "./backends/torch_impls.ts";
@@ -333,7 +332,7 @@ async function main(args: string[]): Promise<number> {
       argv: args_,
       seed,
     },
-    provenance: resume ? { ...prov, earlier: earlierStretches(resume) } : prov,
+    provenance: resume ? { ...prov, earlier: stretches(resume) } : prov,
     cells: [...done].sort(([a], [b]) => a - b).map(([, c]) => c),
     drift: [],
   };
@@ -347,12 +346,6 @@ async function main(args: string[]): Promise<number> {
   const bad = results.cells.filter((c) => !["ok", "skipped"].includes(c.status));
   if (bad.length) console.error(`bench: ${bad.length} of ${results.cells.length} cells not ok`);
   return bad.length ? EXIT_BAD_INPUT : 0;
-}
-
-/** The stretches of a resumed run before this one: its start, then every earlier resume. */
-function earlierStretches(run: RunFolder): Stretch[] {
-  const first = run.provenance ? [{ since: run.started_at, ...run.provenance }] : [];
-  return [...first, ...run.resumes ?? []];
 }
 
 async function readConfig(path: string): Promise<Record<string, unknown>> {

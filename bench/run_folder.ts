@@ -52,3 +52,9 @@ export async function readRunFolder(dir: string, what: string): Promise<RunFolde
   }
   return { dir, ...run, done: [...byId.values()] };
 }
+
+/** The run's stretches so far, oldest first: its start, then each resume (older folders: fewer). */
+export function stretches(run: RunFolder): Stretch[] {
+  const first = run.provenance ? [{ since: run.started_at, ...run.provenance }] : [];
+  return [...first, ...run.resumes ?? []];
+}

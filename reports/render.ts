@@ -7,7 +7,7 @@
 import { parseFlags, runCli } from "../bench/cli/cli.ts";
 import { InputError } from "../bench/ops.ts";
 import { type Provenance, type Results, SCHEMA } from "../bench/results.ts";
-import { readRunFolder } from "../bench/run_folder.ts";
+import { readRunFolder, stretches } from "../bench/run_folder.ts";
 import { loadResults } from "./common.ts";
 import { renderReport } from "./report.ts";
 import { renderSummary } from "./markdown.ts";
@@ -46,15 +46,12 @@ export async function unfinishedResults(dir: string): Promise<Results> {
     }
   }
   // The latest stretch is the run's provenance so far; the ones before it are `earlier`.
-  const stretches = [
-    ...run.provenance ? [{ since: run.started_at, ...run.provenance }] : [],
-    ...run.resumes ?? [],
-  ];
-  const latest = stretches.at(-1);
+  const all = stretches(run);
+  const latest = all.at(-1);
   const stretched: Provenance | undefined = latest
     ? (({ since: _since, ...p }) => p)(latest)
     : undefined;
-  if (stretched && stretches.length > 1) stretched.earlier = stretches.slice(0, -1);
+  if (stretched && all.length > 1) stretched.earlier = all.slice(0, -1);
   const provenance: Provenance = stretched ?? {
     git: run.git ?? { commit: "unknown", dirty: false, source: "unknown" },
     deno: "unknown",
