@@ -99,11 +99,15 @@ sweep() {
 ab() { # the kernels behind version knobs, 2 (the candidate) against 1 (the default)
   local T
   T=$(tokens "${1:-1M}")
-  step ab-deltanet 240 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
-    --mode fwdbwd --grid '{"deltanet.bwd_seg":[2,1],"deltanet.rec":[2,1]}' 262144 "$T"
-  step ab-rmt 200 $DENO run -A kernels/webgpu/prof.ts --variant rmt --dtype bf16,f32 \
+  step ab-deltanet 150 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
+    --mode fwdbwd --grid '{"deltanet.bwd_seg":[2,1]}' 262144 "$T"
+  step ab-deltanet-rec 60 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
+    --mode fwdbwd --grid '{"deltanet.rec":[2,1]}' 262144
+  step ab-fwd-seg 60 $DENO run -A kernels/webgpu/prof.ts --variant la,gla --dtype bf16 \
+    --mode fwdbwd --grid '{"la.fwd_seg":[2,1],"gla.fwd_seg":[2,1]}' 262144 "$T"
+  step ab-rmt 150 $DENO run -A kernels/webgpu/prof.ts --variant rmt --dtype bf16 \
     --grid '{"rmt.mem":[2,1],"rmt.tok":[2,1]}' 65536 "$T"
-  step ab-softmax 120 $DENO run -A kernels/webgpu/prof.ts --variant softmax --dtype bf16 \
+  step ab-softmax 100 $DENO run -A kernels/webgpu/prof.ts --variant softmax --dtype bf16 \
     --grid '{"softmax.tok":[2,1]}' 16384 65536
 }
 

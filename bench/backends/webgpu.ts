@@ -53,6 +53,7 @@ import {
   type Plan,
   type Storage,
   tensorStorage,
+  tuneOverrides,
 } from "../../kernels/webgpu/kernel.ts";
 import { RandomFill } from "../../kernels/webgpu/random.ts";
 import { laChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
@@ -150,7 +151,7 @@ class WebGpuBackend implements Backend {
       timestamp_ns_per_tick: this.timer === "timestamp-query" ? TICK_NS : null,
       timestamp_check: this.tickCheck,
       // Tile overrides in force (kernel.ts tuned()), so a tuned run is never mistaken for defaults.
-      tile_overrides: Deno.env.get("LAB_WEBGPU_TUNE") ?? null,
+      tile_overrides: tuneOverrides() ?? null,
       runtime: `deno ${Deno.version.deno}`,
     };
   }

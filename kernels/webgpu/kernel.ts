@@ -302,13 +302,34 @@ export function tensorStorage(name: string, dtype: Storage): Storage {
   return F32_TENSORS.has(name) ? "f32" : dtype;
 }
 
+let scoped: string | undefined;
+
+/** The tile overrides in force: a scopeTune's, else $LAB_WEBGPU_TUNE; undefined when neither. */
+export function tuneOverrides(): string | undefined {
+  return scoped ?? Deno.env.get("LAB_WEBGPU_TUNE");
+}
+
+/**
+ * Puts `tune` in place of $LAB_WEBGPU_TUNE for this isolate until the returned function restores
+ * the previous scope. Tests use it instead of the variable: `deno test --parallel` runs test
+ * files side by side in one process, whose environment they share, so setting the variable
+ * would retune the neighbouring files' kernels mid-test.
+ */
+export function scopeTune(tune: Record<string, number>): () => void {
+  const prev = scoped;
+  scoped = JSON.stringify(tune);
+  return () => {
+    scoped = prev;
+  };
+}
+
 /**
  * A tile-shape override for tuning sweeps: `LAB_WEBGPU_TUNE='{"la.cps":8}'` (JSON object of
  * numbers, keys `<variant>.<knob>`) replaces a planner's default; unset, the defaults hold.
  * For kernels/webgpu/prof.ts sweeps; the backend's info() records the overrides in force.
  */
 export function tuned(key: string, fallback: number): number {
-  const raw = Deno.env.get("LAB_WEBGPU_TUNE");
+  const raw = tuneOverrides();
   if (!raw) return fallback;
   let obj: unknown;
   try {

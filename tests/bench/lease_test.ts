@@ -139,7 +139,13 @@ describe("ci/lease.sh", () => {
       const r = await lease(["ab", "256K"], { DRY_RUN: "1", OUT: out });
       assert.equal(r.code, 0, r.stderr);
       const budgets = [...r.stdout.matchAll(/^== (\S+) \(.*budget (\d+)s\)/gm)];
-      assert.deepEqual(budgets.map((m) => m[1]), ["ab-deltanet", "ab-rmt", "ab-softmax"]);
+      assert.deepEqual(budgets.map((m) => m[1]), [
+        "ab-deltanet",
+        "ab-deltanet-rec",
+        "ab-fwd-seg",
+        "ab-rmt",
+        "ab-softmax",
+      ]);
       assert.ok(budgets.reduce((a, m) => a + Number(m[2]), 0) <= 570, "over one device call");
       assert.match(r.stdout, /--grid \{"rmt\.mem":\[2,1\],"rmt\.tok":\[2,1\]\} 65536 262144/);
     } finally {

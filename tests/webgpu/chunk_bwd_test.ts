@@ -9,6 +9,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { relErr } from "./compare.ts";
+import { scopeTune } from "../../kernels/webgpu/kernel.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
@@ -181,8 +182,7 @@ if (backend) {
           };
           const seed = SEED + 7919 * ci;
           const inputs = makeInputs(c, seed);
-          const prev = Deno.env.get("LAB_WEBGPU_TUNE");
-          if (c.tune) Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(c.tune));
+          const restore = c.tune ? scopeTune(c.tune) : () => {};
           try {
             const op = await be.prepare(req, inputs, { impl: "chunk", dtype });
             try {
@@ -211,8 +211,7 @@ if (backend) {
               op.dispose();
             }
           } finally {
-            if (prev === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
-            else Deno.env.set("LAB_WEBGPU_TUNE", prev);
+            restore();
           }
         });
       }

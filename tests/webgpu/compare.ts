@@ -16,6 +16,7 @@ import {
 import { mulberry32 } from "../../bench/stats.ts";
 import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
+import { scopeTune } from "../../kernels/webgpu/kernel.ts";
 
 /** ‖out − ref‖ / ‖ref‖; NaN when any output is not finite. */
 export function relErr(out: ArrayLike<number>, ref: Float64Array): number {
@@ -29,15 +30,13 @@ export function relErr(out: ArrayLike<number>, ref: Float64Array): number {
   return Math.sqrt(num / Math.max(den, 1e-300));
 }
 
-/** Runs fn with LAB_WEBGPU_TUNE set to `tune`, restoring the previous value after. */
+/** Runs fn with `tune` as the tile overrides (LAB_WEBGPU_TUNE), in this test file only. */
 export async function withTune<T>(tune: Record<string, number>, fn: () => Promise<T>): Promise<T> {
-  const prev = Deno.env.get("LAB_WEBGPU_TUNE");
-  Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(tune));
+  const restore = scopeTune(tune);
   try {
     return await fn();
   } finally {
-    if (prev === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
-    else Deno.env.set("LAB_WEBGPU_TUNE", prev);
+    restore();
   }
 }
 

@@ -8,7 +8,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
-import { relErr } from "./compare.ts";
+import { relErr, withTune } from "./compare.ts";
+import { scopeTune } from "../../kernels/webgpu/kernel.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
@@ -111,18 +112,6 @@ const SEG_CASES: { tune: Record<string, number>; c: Case }[] = [
     },
   },
 ];
-
-/** Runs `fn` with LAB_WEBGPU_TUNE set to `tune` (planners read it when an op is prepared). */
-async function withTune(tune: Record<string, number>, fn: () => Promise<void>): Promise<void> {
-  const saved = Deno.env.get("LAB_WEBGPU_TUNE");
-  Deno.env.set("LAB_WEBGPU_TUNE", JSON.stringify(tune));
-  try {
-    await fn();
-  } finally {
-    if (saved === undefined) Deno.env.delete("LAB_WEBGPU_TUNE");
-    else Deno.env.set("LAB_WEBGPU_TUNE", saved);
-  }
-}
 
 const TOL: Record<Dtype, number> = { f64: 1e-12, f32: 2e-4, f16: 2e-2, bf16: 2e-2 };
 
@@ -370,11 +359,9 @@ if (backend) {
 
 describe("webgpu la/chunk planning (no device)", () => {
   // The planners' defaults are under test: no tile overrides from the environment.
-  const tune = Deno.env.get("LAB_WEBGPU_TUNE");
-  before(() => Deno.env.delete("LAB_WEBGPU_TUNE"));
-  after(() => {
-    if (tune !== undefined) Deno.env.set("LAB_WEBGPU_TUNE", tune);
-  });
+  let restore = () => {};
+  before(() => restore = scopeTune({}));
+  after(() => restore());
   const h100 = {
     maxComputeWorkgroupStorageSize: 49152,
     maxComputeInvocationsPerWorkgroup: 1024,

@@ -8,13 +8,24 @@
  * The math is docs/ops.md's chunked form (kernels/reference/gla/chunk.ts). Mode "fwd" takes the
  * segmented forward of seg_fwd.ts instead, unless its tiles do not fit the device (32 KiB of
  * workgroup memory at chunk_size = K = V = 64, lavapipe), where the three passes still do.
+ * fwdbwd takes it too when `gla.fwd_seg` is 2 (default 1): seg_out's STATES then leaves every
+ * chunk's starting S and Γ in ws for the backward, and where the segmented tiles do not fit the
+ * plan throws Unsupported instead of falling back.
+ *
+ * Predicted on the H100 at B1 H8 K=V=64, T=1M bf16 (untimed): the forward part of fwdbwd goes
+ * from 158.7 ms (state 36.2, scan 51.0, out 71.4) to about the segmented fwd's 39.0 ms plus the
+ * per-chunk state writes, 16,384 chunks × 8 heads × (64·64 + 64) × 4 B = 2.2 GB ≈ 0.8 ms at
+ * 2.9 TB/s, so ~40 ms, and fwdbwd from 294 to ~175 ms.
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { KernelBuilder } from "../kernel.ts";
+import type { OpRequest } from "../../../bench/ops.ts";
 import { buildGlaSeg, type GlaSegPlan, planGlaSeg } from "./seg_fwd.ts";
 import {
   addThreePassBackward,
   buildThreePass,
+  fwdSegUnsupported,
+  fwdSegVersion,
   type LaChunkPlan,
   planChunk,
 } from "../la/chunk_fwd.ts";
@@ -39,7 +50,13 @@ const BIND = {
   wsg: 16,
 } as const;
 
-export const glaChunk: KernelBuilder<LaChunkPlan | GlaSegPlan> = {
+/** fwdbwd with `gla.fwd_seg` = 2: the per-chunk plan (workspaces, backward) and the segmented
+ * forward that replaces its three forward passes. */
+export interface GlaFwdSegPlan extends LaChunkPlan {
+  fwdSeg: GlaSegPlan;
+}
+
+export const glaChunk: KernelBuilder<LaChunkPlan | GlaSegPlan | GlaFwdSegPlan> = {
   variant: "gla",
   impl: "chunk",
   default: true,
@@ -49,7 +66,8 @@ export const glaChunk: KernelBuilder<LaChunkPlan | GlaSegPlan> = {
     "chunked gla: fwd in 3 WGSL passes over segments of chunks (segment states, prefix over " +
     "segments, outputs walking each segment); fwdbwd: per-chunk states, prefix, outputs, " +
     "backward in 3 more",
-  plan(req, dtype, limits) {
+  plan(req: OpRequest, dtype, limits) {
+    const version = fwdSegVersion("gla");
     if (req.mode === "fwd") {
       try {
         return planGlaSeg(req, dtype, limits);
@@ -61,18 +79,30 @@ export const glaChunk: KernelBuilder<LaChunkPlan | GlaSegPlan> = {
     if (req.mode === "fwdbwd") {
       plan.workspace.wsd = plan.workspace.ws;
       plan.workspace.wsg = 4 * plan.BH * plan.NC * plan.C * req.shape.K;
+      if (version === 2) {
+        let fwdSeg: GlaSegPlan;
+        try {
+          fwdSeg = planGlaSeg(req, dtype, limits);
+        } catch (e) {
+          fwdSegUnsupported("gla", e);
+        }
+        // ws stays the per-chunk one above (the segmented plan's is per segment).
+        return { ...plan, fwdSeg };
+      }
     }
     return plan;
   },
   async build(device, plan, req, has) {
     if ("seg" in plan) return await buildGlaSeg(device, plan, req, has, BIND);
-    const fwd = await buildThreePass(device, plan, req, has, import.meta.url, BIND, [
-      "q",
-      "k",
-      "v",
-      "g",
-      "o",
-    ], ["ws", "h0", "final_state"]);
+    const fwd = "fwdSeg" in plan
+      ? await buildGlaSeg(device, plan.fwdSeg, req, has, BIND, true)
+      : await buildThreePass(device, plan, req, has, import.meta.url, BIND, [
+        "q",
+        "k",
+        "v",
+        "g",
+        "o",
+      ], ["ws", "h0", "final_state"]);
     if (req.mode === "fwd") return fwd;
     return await addThreePassBackward(
       device,

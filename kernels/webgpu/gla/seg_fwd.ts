@@ -6,7 +6,10 @@
  *   3. seg_out.wgsl   — per (segment, head): the segment's chunks in order with S in registers.
  * The workspace is B·H·NSEG·(K·V + K) f32 (one state per segment, not per chunk), so the chunk
  * states never travel through memory and the scan is cps times shorter. fwdbwd keeps the
- * three-pass forward (its backward reads every chunk's state).
+ * three-pass forward (its backward reads every chunk's state) unless `gla.fwd_seg` is 2: then
+ * these passes run with `states` (the pipeline constant STATES): ws keeps the per-chunk layout
+ * [B·H, NC, K·V + K], segment s in chunk s·cps's slot, and seg_out also writes every chunk's
+ * starting S and Γ there, what chunk_state.wgsl and chunk_scan.wgsl leave for the backward.
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -126,13 +129,17 @@ export function planGlaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits)
   };
 }
 
-/** Compiles the three segmented passes against gla's binding table. */
+/**
+ * Compiles the three segmented passes against gla's binding table; with `states` (fwdbwd,
+ * gla.fwd_seg = 2) in the per-chunk ws layout, seg_out leaving every chunk's state.
+ */
 export async function buildGlaSeg(
   device: GPUDevice,
   plan: GlaSegPlan,
   req: OpRequest,
   has: Set<InputName>,
   bind: Partial<Record<BindName, number>>,
+  states = false,
 ): Promise<Kernel> {
   const label = "gla/chunk";
   const layout = layoutFor(device, label, bind);
@@ -151,10 +158,11 @@ export async function buildGlaSeg(
       `${head}\n${await wgslFile(import.meta.url, `seg_${pass}.wgsl`)}`,
       constants,
     );
+  const st: Record<string, number> = states ? { STATES: 1 } : {};
   const [state, scan, out] = await settled([
-    make("state", { ...dims, ...plan.state }),
-    make("scan", { K, V, CPS: plan.cps, WG: plan.scan.WG }),
-    make("out", { ...dims, ...plan.out }),
+    make("state", { ...dims, ...plan.state, ...st }),
+    make("scan", { K, V, CPS: plan.cps, WG: plan.scan.WG, ...st }),
+    make("out", { ...dims, ...plan.out, ...st }),
   ]);
   const grid: [number, number, number] = [plan.NSEG, plan.BH, 1];
   // "seg" labels say in per-pass times which forward ran (an override that does not fit falls

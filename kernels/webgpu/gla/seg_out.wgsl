@@ -18,6 +18,12 @@ override CPS: u32 = 16;   // chunks per segment
 override WGN: u32 = 256;  // invocations: max(RT·RW, RK·RV, RT·KT)
 override NX: u32 = 1024;  // vec4s of sX
 override NY: u32 = 1024;  // vec4s of sY
+// fwdbwd with gla.fwd_seg = 2: ws keeps the per-chunk layout [B·H, NC, K·V + K] and the walk
+// also leaves what chunk_state.wgsl and chunk_scan.wgsl leave for the backward: every chunk's
+// starting S (plain, not decay-normalized; the segment's first chunk holds it already from
+// seg_scan.wgsl) and its Γ (the sum of its gates per key, the same block sums as its decay).
+// A pipeline constant: mode fwd's pipeline keeps it false.
+override STATES: bool = false;
 
 // S (rows of 4·RV) while the slices are walked; then the diagonal blocks' partial scores
 // [RT][10][KT]; then the chunk's v rows [4·RT][RV].
@@ -57,7 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 
   let KVZ = K * V + K;
   let nseg = (p.NC + CPS - 1u) / CPS;
-  let sbase = (bh * nseg + s) * KVZ;
+  let sbase = select(bh * nseg + s, bh * p.NC + s * CPS, STATES) * KVZ;
   var s0 = vec4f(0.0);
   var s1 = vec4f(0.0);
   var s2 = vec4f(0.0);
@@ -84,6 +90,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var c = s * CPS; c < c1; c++) {
     let t0 = c * C;
     let len = min(C, p.T - t0);
+    let cbase = (bh * p.NC + c) * KVZ;  // chunk c's slot (STATES)
+    if (STATES && sact && c != s * CPS) {
+      store_row(cbase, 4u * sr, 4u * sc, s0);
+      store_row(cbase, 4u * sr + 1u, 4u * sc, s1);
+      store_row(cbase, 4u * sr + 2u, 4u * sc, s2);
+      store_row(cbase, 4u * sr + 3u, 4u * sc, s3);
+    }
     if (sact) {
       let at = 4u * sr * RV + sc;
       sX[at] = s0;
@@ -202,12 +215,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       if (sact && 4u * sr >= k0 && 4u * sr < k0 + KT) {
         let l = 4u * sr - k0;
         let last = PP + RT - 1u;
-        dec = exp(vec4f(
+        let gam = vec4f(
           ldy(last + l * RT),
           ldy(last + (l + 1u) * RT),
           ldy(last + (l + 2u) * RT),
           ldy(last + (l + 3u) * RT),
-        ));
+        );
+        dec = exp(gam);
+        if (STATES && sc == 0u) {
+          for (var i = 0u; i < 4u; i++) {
+            if (4u * sr + i < K) { ws[cbase + K * V + 4u * sr + i] = gam[i]; }
+          }
+        }
       }
       workgroupBarrier();
     }
@@ -358,6 +377,15 @@ fn load_row(base: u32, row: u32, col: u32) -> vec4f {
   if (col + 2u < V) { x.z = ws[at + 2u]; }
   if (col + 3u < V) { x.w = ws[at + 3u]; }
   return x;
+}
+
+fn store_row(base: u32, row: u32, col: u32, x: vec4f) {
+  if (row >= K) { return; }
+  let at = base + row * V + col;
+  if (col < V) { ws[at] = x.x; }
+  if (col + 1u < V) { ws[at + 1u] = x.y; }
+  if (col + 2u < V) { ws[at + 2u] = x.z; }
+  if (col + 3u < V) { ws[at + 3u] = x.w; }
 }
 
 fn store_o(bh: u32, t0: u32, t: u32, len: u32, col: u32, x: vec4f) {

@@ -9,6 +9,9 @@ override RV: u32 = 16;   // ⌈V/4⌉
 override CT: u32 = 32;   // tokens per tile (a multiple of 4)
 override CPS: u32 = 16;  // chunks of C tokens per segment
 override WGN: u32 = 256; // invocations, ≥ RK·RV
+// fwdbwd with gla.fwd_seg = 2: ws keeps the per-chunk layout [B·H, NC, K·V + K] that the
+// backward reads, segment s in chunk s·CPS's slot (seg_out.wgsl fills the others).
+override STATES: bool = false;
 
 var<workgroup> sK: array<vec4f, CT * RK>;        // k ⊙ exp(Γ_tile − G) [CT][4·RK]
 var<workgroup> sV: array<vec4f, CT * RV>;        // v [CT][4·RV]
@@ -108,7 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (!act) { return; }
   let KVZ = K * V + K;
   let nseg = (p.NC + CPS - 1u) / CPS;
-  let base = (bh * nseg + s) * KVZ;
+  let base = select(bh * nseg + s, bh * p.NC + s * CPS, STATES) * KVZ;
   store_row(base, 4u * tr, 4u * tc, l0);
   store_row(base, 4u * tr + 1u, 4u * tc, l1);
   store_row(base, 4u * tr + 2u, 4u * tc, l2);

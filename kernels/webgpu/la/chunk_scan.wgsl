@@ -1,8 +1,11 @@
 // Pass 2: per head, an exclusive prefix over chunks of ws (state and key sum), starting from
 // h0/z0; the totals become final_state and final_z. One invocation per state element, walking
-// the chunks in order; loads are batched so several are in flight at once.
+// the chunks in order; loads are batched so several are in flight at once. With CPS > 1 (the
+// segmented forward of fwdbwd, la.fwd_seg = 2) ws keeps one slot per chunk but only every CPS-th
+// holds an entry (a segment's): the prefix walks those ⌈NC/CPS⌉ slots.
 override WG: u32 = 256;
 override NORMALIZE: bool = true;
+override CPS: u32 = 1;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -17,32 +20,34 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     run = z0[bh * K + e - K * V];
   }
   let base = gid.y * p.NC * KVZ + e;
+  let NE = (p.NC + CPS - 1u) / CPS;  // entries walked
+  let S = CPS * KVZ;  // their stride
   // 8 loads in flight, held in two vec4s (constant indices: no private array to spill).
   var n = 0u;
-  for (; n + 8u <= p.NC; n += 8u) {
-    let at = base + n * KVZ;
-    let d0 = vec4f(ws[at], ws[at + KVZ], ws[at + 2u * KVZ], ws[at + 3u * KVZ]);
-    let d1 = vec4f(ws[at + 4u * KVZ], ws[at + 5u * KVZ], ws[at + 6u * KVZ], ws[at + 7u * KVZ]);
+  for (; n + 8u <= NE; n += 8u) {
+    let at = base + n * S;
+    let d0 = vec4f(ws[at], ws[at + S], ws[at + 2u * S], ws[at + 3u * S]);
+    let d1 = vec4f(ws[at + 4u * S], ws[at + 5u * S], ws[at + 6u * S], ws[at + 7u * S]);
     ws[at] = run;
     run += d0.x;
-    ws[at + KVZ] = run;
+    ws[at + S] = run;
     run += d0.y;
-    ws[at + 2u * KVZ] = run;
+    ws[at + 2u * S] = run;
     run += d0.z;
-    ws[at + 3u * KVZ] = run;
+    ws[at + 3u * S] = run;
     run += d0.w;
-    ws[at + 4u * KVZ] = run;
+    ws[at + 4u * S] = run;
     run += d1.x;
-    ws[at + 5u * KVZ] = run;
+    ws[at + 5u * S] = run;
     run += d1.y;
-    ws[at + 6u * KVZ] = run;
+    ws[at + 6u * S] = run;
     run += d1.z;
-    ws[at + 7u * KVZ] = run;
+    ws[at + 7u * S] = run;
     run += d1.w;
   }
-  for (; n < p.NC; n++) {
-    let d = ws[base + n * KVZ];
-    ws[base + n * KVZ] = run;
+  for (; n < NE; n++) {
+    let d = ws[base + n * S];
+    ws[base + n * S] = run;
     run += d;
   }
   if (e < K * V) {

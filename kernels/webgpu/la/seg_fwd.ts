@@ -5,7 +5,10 @@
  *   1. seg_state.wgsl  — per (segment, head): local φ(K)ᵀV and Σφ(K) into ws;
  *   2. chunk_scan.wgsl — per head: exclusive prefix over segments (h0/z0 first), totals out;
  *   3. seg_out.wgsl    — per (segment, head): o, L tokens per step, from the segment's prefix.
- * fwdbwd keeps the three-pass forward (chunk_fwd.ts): its backward reads per-chunk states.
+ * fwdbwd keeps the three-pass forward (chunk_fwd.ts), whose backward reads per-chunk states,
+ * unless `la.fwd_seg` is 2: then the same three passes run with `states` (ws one slot per chunk,
+ * segment s in chunk slot s·cps, Params.NC = chunks) and seg_out's STATES also writes every
+ * chunk's starting state and key sum, what chunk_scan.wgsl leaves over the per-chunk passes.
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -56,9 +59,16 @@ const LAVAPIPE_SEGMENT_TOKENS = 8192;
 
 /**
  * Segments and tiles for one head group; throws Unsupported when the state does not fit one
- * workgroup (K, V too large for the invocation or workgroup-memory limits).
+ * workgroup (K, V too large for the invocation or workgroup-memory limits). With `states`
+ * (fwdbwd, la.fwd_seg = 2) seg_out must stop at every chunk boundary, so L is lowered to a
+ * multiple of 4 dividing C (refused where C, with more than one chunk, is not a multiple of 4).
  */
-export function planLaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits): LaSegPlan {
+export function planLaSeg(
+  req: OpRequest,
+  dtype: Storage,
+  limits: DeviceLimits,
+  states = false,
+): LaSegPlan {
   const { shape, params } = req;
   const { B, T, H, K, V } = shape;
   const C = Math.min(params.chunk_size, T);
@@ -86,6 +96,15 @@ export function planLaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits):
   const outShared = (l: number) =>
     16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * (l / 4) + K4) + 4 * l;
   while (L > 4 && (outShared(L) > maxShared || outInv(L) > maxInv)) L = ceil4(L / 2);
+  if (states && NC > 1) {
+    if (C % 4 !== 0) {
+      throw new Unsupported(
+        `webgpu la/chunk segmented forward with states: chunk_size=${C} is not a multiple of 4, ` +
+          `so seg_out's steps (multiples of 4 tokens) cannot stop at every chunk boundary`,
+      );
+    }
+    while (C % L !== 0) L -= 4;
+  }
   let TT = Math.min(tuned("la.tt", 32), SEGT);
   const stateShared = (tt: number) => 16 * tt * (K4 + V4);
   while (TT > 1 && stateShared(TT) > maxShared) TT = Math.ceil(TT / 2);
@@ -117,11 +136,17 @@ export function planLaSeg(req: OpRequest, dtype: Storage, limits: DeviceLimits):
   };
 }
 
+/**
+ * The three segmented passes. With `states` (fwdbwd, la.fwd_seg = 2) ws is the three-pass
+ * path's [heads, NC, K·V + K] (Params.NC = chunks) and seg_out fills every chunk's slot; the
+ * passes are labelled `seg state`, `seg scan`, `seg out` so per-pass times say which forward ran.
+ */
 export async function buildLaSeg(
   device: GPUDevice,
   plan: LaSegPlan,
   req: OpRequest,
   has: Set<InputName>,
+  states = false,
 ): Promise<Kernel> {
   const layout = layoutFor(device, "la/chunk", BIND);
   const { K, V } = req.shape;
@@ -143,24 +168,38 @@ export async function buildLaSeg(
     );
   const NORMALIZE = plan.normalize ? 1 : 0;
   const { L, NT } = plan.out;
+  // ws slots per segment (Params.NC slots per head): one per segment, or one per chunk.
+  const slots: Record<string, number> = states ? { CPS: plan.cps } : {};
   const [state, scan, out] = await settled([
-    make("seg_state", { SEGT, K4, V4, ...plan.state }),
-    make("chunk_scan", { WG: plan.scan.WG, NORMALIZE }),
-    make("seg_out", { SEGT, K4, V4, L, L4: L / 4, NT, NORMALIZE }),
+    make("seg_state", { SEGT, K4, V4, ...plan.state, ...slots }),
+    make("chunk_scan", { WG: plan.scan.WG, NORMALIZE, ...slots }),
+    make("seg_out", {
+      SEGT,
+      K4,
+      V4,
+      L,
+      L4: L / 4,
+      NT,
+      NORMALIZE,
+      ...slots,
+      ...(states ? { STATES: 1 } : {}),
+    }),
   ]);
   const grid: [number, number, number] = [plan.NSEG, plan.BH, 1];
+  const NC = Math.ceil(req.shape.T / plan.C);
+  const label = (pass: string) => states ? `seg ${pass}` : pass;
   return {
     layout,
     bindings: BIND,
-    // The scan walks Params.NC entries per state element: here, segments.
-    params: paramsBlock(req.shape, plan.NSEG, plan.scale, has, plan.normalize ? 2 : 0),
+    // The scan walks ⌈Params.NC / CPS⌉ entries per state element: here, segments.
+    params: paramsBlock(req.shape, states ? NC : plan.NSEG, plan.scale, has, NORMALIZE ? 2 : 0),
     passes: [
-      { label: "state", steps: [{ pipeline: state, workgroups: grid }] },
+      { label: label("state"), steps: [{ pipeline: state, workgroups: grid }] },
       {
-        label: "scan",
+        label: label("scan"),
         steps: [{ pipeline: scan, workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1] }],
       },
-      { label: "out", steps: [{ pipeline: out, workgroups: grid }] },
+      { label: label("out"), steps: [{ pipeline: out, workgroups: grid }] },
     ],
   };
 }

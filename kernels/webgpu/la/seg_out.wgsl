@@ -12,6 +12,14 @@
 // Splitting O, A and den over different invocations balances the first phase: an O invocation
 // does the φ(Q)·S product (K deep), an A invocation the score tile (K deep), all of them the
 // state update; a denominator computed once per row spares the 16 O invocations of that row.
+// With STATES (fwdbwd, la.fwd_seg = 2; ws one slot per chunk of C tokens, C a multiple of L) the
+// walk also leaves what chunk_scan.wgsl leaves for the backward over the three-pass forward: at
+// every chunk boundary inside the segment, the state and key sum before that chunk in its slot
+// (the segment's first chunk holds the prefix already). The key sum is then kept even when not
+// normalizing. STATES is a pipeline constant: mode fwd's pipeline keeps it false.
+override STATES: bool = false;
+// ws slots per segment: 1 in mode fwd; with STATES the chunks per segment (seg_state.wgsl).
+override CPS: u32 = 1;
 override L: u32 = 32;   // tokens per step
 override SEGT: u32 = 4096;  // tokens per segment
 override NT: u32 = 256;  // invocations
@@ -62,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let bh = wid.y;
   let tbeg = seg * SEGT;
   let tend = min(tbeg + SEGT, p.T);
-  let base = (bh * p.NC + seg) * (K * V + K);
+  let base = (bh * p.NC + seg * CPS) * (K * V + K);
   let isS = lid < K4 * V4;
   let kr = lid / V4;
   let c = lid % V4;
@@ -97,6 +105,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 
   for (var t0 = tbeg; t0 < tend; t0 += L) {
     let len = min(L, tend - t0);
+    // S (registers) and z (sZ, this invocation's own entry) are those before this step.
+    if (STATES && t0 != tbeg && (t0 - tbeg) % C == 0u) {
+      let at = base + (t0 - tbeg) / C * (K * V + K);
+      if (isS) {
+        st4_ws(at, 4u * kr, c, s0);
+        st4_ws(at, 4u * kr + 1u, c, s1);
+        st4_ws(at, 4u * kr + 2u, c, s2);
+        st4_ws(at, 4u * kr + 3u, c, s3);
+      }
+      if (lid < K4) {
+        let z = sZ[lid];
+        for (var j = 0u; j < 4u; j++) {
+          if (4u * lid + j < K) { ws[at + K * V + 4u * lid + j] = z[j]; }
+        }
+      }
+    }
     for (var e = lid; e < L * K4; e += NT) {
       let s = e / K4;
       let d4 = e % K4;
@@ -213,7 +237,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       sD[dt] = den;
     }
     if (isS) { store_state(kr, c, s0, s1, s2, s3); }
-    if (NORMALIZE && lid < K4) {
+    if ((NORMALIZE || STATES) && lid < K4) {
       var z = sZ[lid];
       for (var s = 0u; s < L; s++) { z += sK[s * K4 + lid]; }
       sZ[lid] = z;
@@ -243,6 +267,14 @@ fn ld4_ws(base: u32, k: u32, c: u32) -> vec4f {
     }
   }
   return x;
+}
+
+// ws state row k, columns 4c…4c+3 (those inside K, V).
+fn st4_ws(at: u32, k: u32, c: u32, x: vec4f) {
+  if (k >= K) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    if (4u * c + j < V) { ws[at + k * V + 4u * c + j] = x[j]; }
+  }
 }
 
 fn store_state(kr: u32, c: u32, s0: vec4f, s1: vec4f, s2: vec4f, s3: vec4f) {

@@ -7,6 +7,9 @@ override SEGT: u32 = 4096;  // tokens per segment
 override NT: u32 = 256;  // invocations (≥ K4·V4 and ≥ K4)
 override K4: u32 = 16;
 override V4: u32 = 16;
+// ws slots per segment: 1 in mode fwd (Params.NC = segments); in fwdbwd with la.fwd_seg = 2
+// (Params.NC = chunks, ws one slot per chunk) the chunks per segment, segment s at chunk s·CPS.
+override CPS: u32 = 1;
 
 var<workgroup> sK: array<vec4f, TT * K4>;  // φ(k) [TT][K4]
 var<workgroup> sV: array<vec4f, TT * V4>;  // v [TT][V4]
@@ -67,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
   }
-  let base = (bh * p.NC + seg) * (K * V + K);
+  let base = (bh * p.NC + seg * CPS) * (K * V + K);
   if (isS) {
     st4_ws(base, 4u * kr, c, s0);
     st4_ws(base, 4u * kr + 1u, c, s1);
