@@ -12,11 +12,11 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr, uniformInputs, withTune } from "./compare.ts";
+import { relErr, storedF64, uniformInputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { defaultParams, type Inputs, type OpRequest, type Shape } from "../../bench/ops.ts";
-import { cast, type Tensor, toF64 } from "../../bench/tensor.ts";
+
 import { oracle } from "../../kernels/reference/index.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
 import { planSegments } from "../../kernels/webgpu/rmt/rmt_fwd.ts";
@@ -168,11 +168,7 @@ if (backend) {
           const x = uniformInputs(req, seed);
           const two = await run(be, c, x, dtype, 2);
           const one = await run(be, c, x, dtype, 1);
-          const stored: Record<string, Float64Array> = {};
-          for (const [n, t] of Object.entries(x) as [string, Tensor][]) {
-            stored[n] = toF64(cast(t, dtype));
-          }
-          const ref = oracle(c.variant).forward(stored, req.shape, req.params);
+          const ref = oracle(c.variant).forward(storedF64(x, dtype), req.shape, req.params);
           const names = c.variant === "rmt" ? ["final_state", "o"] : ["o"];
           assert.deepEqual(Object.keys(two).sort(), names);
           const replay = `WEBGPU_TEST_SEED=${SEED}`;

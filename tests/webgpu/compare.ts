@@ -10,13 +10,14 @@ import {
   type Inputs,
   inputShape,
   type OpRequest,
+  outputShapes,
   requiredInputs,
   type Variant,
 } from "../../bench/ops.ts";
 import { mulberry32 } from "../../bench/stats.ts";
 import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
-import { scopeTune } from "../../kernels/webgpu/kernel.ts";
+import { scopeTune, tensorStorage } from "../../kernels/webgpu/kernel.ts";
 
 /** ‖out − ref‖ / ‖ref‖; NaN when any output is not finite. */
 export function relErr(out: ArrayLike<number>, ref: Float64Array): number {
@@ -53,6 +54,44 @@ export function uniformInputs(req: OpRequest, seed: number): Inputs {
   return inputs;
 }
 
+/** The inputs as the device holds them (rounded to `dtype`; h0, z0 kept in f32), in fp64. */
+export function storedF64(inputs: Inputs, dtype: Dtype): Record<string, Float64Array> {
+  const x: Record<string, Float64Array> = {};
+  for (const [n, t] of Object.entries(inputs) as [string, Tensor][]) {
+    x[n] = toF64(cast(t, tensorStorage(n, dtype as Exclude<Dtype, "f64">)));
+  }
+  return x;
+}
+
+/**
+ * Every output of one run, its outputs poisoned with NaN first; `inspect` sees the prepared op
+ * before it runs (e.g. to assert which passes were planned).
+ */
+export async function runOutputs(
+  be: Backend,
+  req: OpRequest,
+  x: Inputs,
+  dtype: "f32" | "f16" | "bf16",
+  opts: { impl?: string; inspect?: (op: unknown) => void } = {},
+): Promise<Record<string, ArrayLike<number>>> {
+  const op = await be.prepare(req, x, { impl: opts.impl ?? "chunk", dtype });
+  try {
+    opts.inspect?.(op);
+    await op.poison();
+    await op.run();
+    const out = await op.read();
+    return Object.fromEntries(
+      Object.keys(outputShapes(req, x)).map((n) => {
+        const t = out[n as keyof typeof out];
+        assert.ok(t, `output ${n} missing`);
+        return [n, t.data];
+      }),
+    );
+  } finally {
+    op.dispose();
+  }
+}
+
 /**
  * One forward of the chunk impl with outputs poisoned first; o and final_state must be within
  * `tol` of the fp64 oracle run on the inputs as stored (rounded to `dtype`; h0 stays f32).
@@ -70,11 +109,7 @@ export async function forwardMatchesOracle(
     await op.poison();
     await op.run();
     const out = await op.read();
-    const x: Record<string, Float64Array> = {};
-    for (const [n, t] of Object.entries(inputs) as [string, Tensor][]) {
-      x[n] = toF64(n === "h0" ? t : cast(t, dtype));
-    }
-    const ref = oracle(req.variant).forward(x, req.shape, req.params);
+    const ref = oracle(req.variant).forward(storedF64(inputs, dtype), req.shape, req.params);
     for (const name of ["o", "final_state"] as const) {
       const e = relErr(out[name]!.data, ref[name]!);
       assert.ok(e <= tol, `${name} rel err ${e} > ${tol} (${replay})`);

@@ -10,14 +10,13 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { withTune } from "./compare.ts";
+import { runOutputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   assertFwdbwdMatches,
   type DeltaCase,
   deltaFwdbwdInputs as inputs,
   deltaFwdbwdRequest as request,
-  runOutputs,
 } from "./deltanet_cases.ts";
 import type { Backend } from "../../bench/backends/backend.ts";
 import type { Inputs } from "../../bench/ops.ts";

@@ -3,20 +3,19 @@
  * check of every output and gradient against the fp64 oracle and against another code path.
  */
 import assert from "node:assert/strict";
-import type { Backend } from "../../bench/backends/backend.ts";
+
 import {
   defaultParams,
   type InputName,
   type Inputs,
   inputShape,
   type OpRequest,
-  outputShapes,
   type Shape,
 } from "../../bench/ops.ts";
-import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
+import { numel, tensor } from "../../bench/tensor.ts";
 import { mulberry32 as rng } from "../../bench/stats.ts";
 import { oracle } from "../../kernels/reference/index.ts";
-import { relErr } from "./compare.ts";
+import { relErr, storedF64 } from "./compare.ts";
 
 export interface DeltaCase {
   name: string;
@@ -71,30 +70,6 @@ export function deltaFwdbwdInputs(c: DeltaCase, seed: number): Inputs {
   return { ...x, do: tensor("f32", inputShape("do", c.shape), d) };
 }
 
-/** Every output of one run of the chunk impl, its outputs poisoned with NaN first. */
-export async function runOutputs(
-  be: Backend,
-  req: OpRequest,
-  x: Inputs,
-  dtype: "f32" | "f16" | "bf16",
-): Promise<Record<string, ArrayLike<number>>> {
-  const op = await be.prepare(req, x, { impl: "chunk", dtype });
-  try {
-    await op.poison();
-    await op.run();
-    const out = await op.read();
-    return Object.fromEntries(
-      Object.keys(outputShapes(req, x)).map((n) => {
-        const t = out[n as keyof typeof out];
-        assert.ok(t, `output ${n} missing`);
-        return [n, t.data];
-      }),
-    );
-  } finally {
-    op.dispose();
-  }
-}
-
 const TOL = { f32: 2e-4, f16: 2e-2, bf16: 2e-2 } as const;
 const GRAD_TOL = 3e-2;
 
@@ -113,11 +88,7 @@ export function assertFwdbwdMatches(
   dtype: "f32" | "f16" | "bf16",
   replay: string,
 ): void {
-  const x64: Record<string, Float64Array> = {};
-  for (const [n, t] of Object.entries(x) as [string, Tensor][]) {
-    x64[n] = toF64(n === "h0" ? t : cast(t, dtype));
-  }
-  const ref = oracle("deltanet").backward(x64, req.shape, req.params);
+  const ref = oracle("deltanet").backward(storedF64(x, dtype), req.shape, req.params);
   for (const [n, out] of Object.entries(got)) {
     const tol = dtype === "f32"
       ? TOL.f32

@@ -12,7 +12,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr, withTune } from "./compare.ts";
+import { relErr, runOutputs, storedF64, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
@@ -23,11 +23,10 @@ import {
   inputShape,
   type OpParams,
   type OpRequest,
-  outputShapes,
   type Shape,
   type Variant,
 } from "../../bench/ops.ts";
-import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
+import { numel, tensor } from "../../bench/tensor.ts";
 import { mulberry32 as rng } from "../../bench/stats.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 import { laChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
@@ -183,39 +182,18 @@ function planOf(
 }
 
 /**
- * One poisoned run of the prepared op: every output, after checking which forward it encoded
- * (the segmented passes are labelled `seg …`) and, with `groups`, into how many head groups the
- * backend split it.
+ * Which forward a prepared op encoded (the segmented passes are labelled `seg …`) and, with
+ * `groups`, into how many head groups the backend split it.
  */
-async function runOutputs(
-  be: Backend,
-  req: OpRequest,
-  x: Inputs,
-  dtype: "f32" | "f16" | "bf16",
-  seg: boolean,
-  groups?: number,
-): Promise<Record<string, ArrayLike<number>>> {
-  const op = await be.prepare(req, x, { impl: "chunk", dtype });
-  try {
-    const info = op as unknown as { passLabels?: string[]; groups?: number };
+function checkEncoded(seg: boolean, groups?: number): (op: unknown) => void {
+  return (op) => {
+    const info = op as { passLabels?: string[]; groups?: number };
     assert.deepEqual(
       info.passLabels?.slice(0, 3),
       seg ? ["seg state", "seg scan", "seg out"] : ["state", "scan", "out"],
     );
     if (groups !== undefined) assert.equal(info.groups, groups);
-    await op.poison();
-    await op.run();
-    const out = await op.read();
-    return Object.fromEntries(
-      Object.keys(outputShapes(req, x)).map((n) => {
-        const t = out[n as keyof typeof out];
-        assert.ok(t, `output ${n} missing`);
-        return [n, t.data];
-      }),
-    );
-  } finally {
-    op.dispose();
-  }
+  };
 }
 
 /** Every output of one fwdbwd run under the case's tiles and `<variant>.fwd_seg` = `version`. */
@@ -235,7 +213,9 @@ async function run(
     } else {
       assert.equal(plan.fwdSeg, undefined);
     }
-    return await runOutputs(be, request(c), x, dtype, version === 2, groups);
+    return await runOutputs(be, request(c), x, dtype, {
+      inspect: checkEncoded(version === 2, groups),
+    });
   });
 }
 
@@ -248,11 +228,7 @@ function assertMatches(
   dtype: "f32" | "f16" | "bf16",
 ): void {
   const req = request(c);
-  const x64: Record<string, Float64Array> = {};
-  for (const [n, t] of Object.entries(x) as [string, Tensor][]) {
-    x64[n] = toF64(n === "h0" || n === "z0" ? t : cast(t, dtype));
-  }
-  const ref = oracle(c.variant).backward(x64, req.shape, req.params);
+  const ref = oracle(c.variant).backward(storedF64(x, dtype), req.shape, req.params);
   const replay = `WEBGPU_TEST_SEED=${SEED}`;
   for (const [n, out] of Object.entries(got)) {
     const tol = n === "dg" && c.dgTol

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
-import { relErr, withTune } from "./compare.ts";
+import { relErr, storedF64, withTune } from "./compare.ts";
 import { scopeTune } from "../../kernels/webgpu/kernel.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
@@ -18,7 +18,7 @@ import {
   type OpRequest,
   type Shape,
 } from "../../bench/ops.ts";
-import { cast, type Dtype, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
+import { type Dtype, numel, type Tensor, tensor } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
 import { openDevice, REQUESTED_LIMITS, scoped } from "../../kernels/webgpu/device.ts";
 import { laChunk, planLaChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
@@ -144,11 +144,7 @@ async function checkCase(be: Backend, c: Case, dtype: Dtype, seed: number): Prom
     await op.run();
     const out = await op.read();
     // The oracle sees exactly what the device sees: q, k, v rounded to the storage dtype.
-    const x: Record<string, Float64Array> = {};
-    for (const [name, t] of Object.entries(inputs) as [string, Tensor][]) {
-      x[name] = toF64(name === "h0" || name === "z0" ? t : cast(t, dtype));
-    }
-    const ref = oracle("la").forward(x, req.shape, req.params);
+    const ref = oracle("la").forward(storedF64(inputs, dtype), req.shape, req.params);
     const names = req.params.normalize
       ? ["o", "final_state", "final_z"] as const
       : ["o", "final_state"] as const;

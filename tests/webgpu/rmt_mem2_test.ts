@@ -10,11 +10,11 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr, uniformInputs, withTune } from "./compare.ts";
+import { relErr, storedF64, uniformInputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import type { Backend } from "../../bench/backends/backend.ts";
 import { defaultParams, type Inputs, type OpRequest, type Shape } from "../../bench/ops.ts";
-import { cast, type Tensor, toF64 } from "../../bench/tensor.ts";
+
 import { oracle } from "../../kernels/reference/index.ts";
 import { planSegments } from "../../kernels/webgpu/rmt/rmt_fwd.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
@@ -180,11 +180,7 @@ if (backend) {
           const x = uniformInputs(req, seed);
           const two = await run(be, c, x, dtype, 2);
           const one = await run(be, c, x, dtype, 1);
-          const x64: Record<string, Float64Array> = {};
-          for (const [n, t] of Object.entries(x) as [string, Tensor][]) {
-            x64[n] = toF64(cast(t, dtype));
-          }
-          const ref = oracle("rmt").forward(x64, req.shape, req.params);
+          const ref = oracle("rmt").forward(storedF64(x, dtype), req.shape, req.params);
           for (const n of ["o", "final_state"] as const) {
             const e = relErr(two[n], ref[n]!);
             assert.ok(
