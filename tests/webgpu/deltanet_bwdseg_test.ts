@@ -13,10 +13,10 @@ import assert from "node:assert/strict";
 import { runOutputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
-  assertFwdbwdMatches,
   type DeltaCase,
   deltaFwdbwdInputs as inputs,
   deltaFwdbwdRequest as request,
+  fwdbwdVersionTests,
 } from "./deltanet_cases.ts";
 import type { Backend } from "../../bench/backends/backend.ts";
 import type { Inputs } from "../../bench/ops.ts";
@@ -110,7 +110,6 @@ async function run(
 if (backend) {
   const be = backend;
   after(() => be.close());
-  const offered = be.impls().find((i) => i.variant === "deltanet" && i.impl === "chunk");
   describe("webgpu deltanet segmented fwdbwd (bwd_seg 2) vs fp64 oracle and bwd_seg 1", () => {
     it("bwd_seg is 1 unless set, and only 1 or 2", async () => {
       const c = CASES[0];
@@ -124,43 +123,18 @@ if (backend) {
         return Promise.resolve();
       });
     });
-    CASES.forEach((c, ci) => {
-      for (const dtype of ["f32", "f16", "bf16"] as const) {
-        const name = `${c.name}${c.l2norm ? "" : ", no l2 norm"}${c.h0 ? ", h0" : ""} ${dtype}`;
-        if (!offered?.dtypes.includes(dtype)) {
-          it.skip(`${name} (this device has no ${dtype} storage)`, () => {});
-          continue;
-        }
-        if (dtype === "bf16" && c.shape.V % 2 !== 0) {
-          it(`${name} is refused with odd V`, async () => {
-            await withTune({ ...c.tune, "deltanet.bwd_seg": 2 }, async () => {
-              await assert.rejects(
-                be.prepare(request(c), inputs(c, SEED), { impl: "chunk", dtype }),
-                /even V/,
-              );
-            });
-          });
-          continue;
-        }
-        it(name, async () => {
-          const req = request(c);
-          const x = inputs(c, SEED + 7919 * ci);
-          const seg = await run(be, c, x, dtype, 2);
-          const seq = await run(be, c, x, dtype, 1);
-          const names = ["o", "final_state", "dq", "dk", "dv", "dbeta", ...(c.h0 ? ["dh0"] : [])];
-          assert.deepEqual(Object.keys(seg).sort(), names.sort());
-          assertFwdbwdMatches(
-            "bwd_seg 2",
-            seg,
-            seq,
-            AGREE[dtype],
-            req,
-            x,
-            dtype,
-            `WEBGPU_TEST_SEED=${SEED}`,
-          );
-        });
-      }
+    fwdbwdVersionTests(be, CASES, {
+      knob: "deltanet.bwd_seg",
+      seed: SEED,
+      agree: AGREE,
+      request,
+      inputs,
+      tune: (c) => c.tune,
+      run: (c, x, dtype, version) => run(be, c, x, dtype, version),
+      check: (c, got) => {
+        const names = ["o", "final_state", "dq", "dk", "dv", "dbeta", ...(c.h0 ? ["dh0"] : [])];
+        assert.deepEqual(Object.keys(got).sort(), names.sort());
+      },
     });
   });
 }

@@ -2,8 +2,9 @@
  * What the deltanet tests share: the case shape, its request and its inputs, and for fwdbwd the
  * check of every output and gradient against the fp64 oracle and against another code path.
  */
+import { it } from "node:test";
 import assert from "node:assert/strict";
-
+import type { Backend } from "../../bench/backends/backend.ts";
 import {
   defaultParams,
   type InputName,
@@ -15,7 +16,7 @@ import {
 import { numel, tensor } from "../../bench/tensor.ts";
 import { mulberry32 as rng } from "../../bench/stats.ts";
 import { oracle } from "../../kernels/reference/index.ts";
-import { relErr, storedF64 } from "./compare.ts";
+import { relErr, storedF64, withTune } from "./compare.ts";
 
 export interface DeltaCase {
   name: string;
@@ -100,4 +101,64 @@ export function assertFwdbwdMatches(
     const d = relErr(out, Float64Array.from(other[n]));
     assert.ok(d <= agree, `${label}: ${n} differs from the other path by ${d} (${replay})`);
   }
+}
+
+type Storage16 = "f32" | "f16" | "bf16";
+
+/**
+ * Registers, per case and storage dtype, the A/B test of a deltanet version knob under fwdbwd:
+ * version 2's outputs and gradients against the fp64 oracle and against version 1
+ * (assertFwdbwdMatches); bf16 with an odd V must be refused under version 2 (packed pairs); a
+ * dtype the device lacks is skipped with the reason. `run` returns every output of one run
+ * under a version, after checking the plan took it.
+ */
+export function fwdbwdVersionTests<C extends Omit<DeltaCase, "tune">>(
+  be: Backend,
+  cases: C[],
+  opts: {
+    /** The knob, e.g. "deltanet.rec". */
+    knob: string;
+    seed: number;
+    agree: Record<Storage16, number>;
+    request: (c: C) => OpRequest;
+    inputs: (c: C, seed: number) => Inputs;
+    /** The case's other overrides, set with the knob. */
+    tune?: (c: C) => Record<string, number>;
+    run: (c: C, x: Inputs, dtype: Storage16, version: 1 | 2) => Promise<
+      Record<string, ArrayLike<number>>
+    >;
+    /** More assertions on version 2's outputs. */
+    check?: (c: C, got: Record<string, ArrayLike<number>>) => void;
+  },
+): void {
+  const offered = be.impls().find((i) => i.variant === "deltanet" && i.impl === "chunk");
+  const replay = `WEBGPU_TEST_SEED=${opts.seed}`;
+  cases.forEach((c, ci) => {
+    for (const dtype of ["f32", "f16", "bf16"] as const) {
+      const name = `${c.name}${c.l2norm ? "" : ", no l2 norm"}${c.h0 ? ", h0" : ""} ${dtype}`;
+      if (!offered?.dtypes.includes(dtype)) {
+        it.skip(`${name} (this device has no ${dtype} storage)`, () => {});
+        continue;
+      }
+      if (dtype === "bf16" && c.shape.V % 2 !== 0) {
+        it(`${name} is refused with odd V`, async () => {
+          await withTune({ ...opts.tune?.(c), [opts.knob]: 2 }, async () => {
+            await assert.rejects(
+              be.prepare(opts.request(c), opts.inputs(c, opts.seed), { impl: "chunk", dtype }),
+              /even V/,
+            );
+          });
+        });
+        continue;
+      }
+      it(name, async () => {
+        const x = opts.inputs(c, opts.seed + 7919 * ci);
+        const v2 = await opts.run(c, x, dtype, 2);
+        const v1 = await opts.run(c, x, dtype, 1);
+        opts.check?.(c, v2);
+        const label = `${opts.knob.replace("deltanet.", "")} 2`;
+        assertFwdbwdMatches(label, v2, v1, opts.agree[dtype], opts.request(c), x, dtype, replay);
+      });
+    }
+  });
 }

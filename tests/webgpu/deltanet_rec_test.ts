@@ -6,15 +6,15 @@
  * inside an invocation's four columns and past them, K > C, qk_l2norm on and off, with and without
  * h0. Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
-import { after, describe, it } from "node:test";
+import { after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { runOutputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
-  assertFwdbwdMatches,
   type DeltaCase,
   deltaFwdbwdInputs,
   deltaFwdbwdRequest,
+  fwdbwdVersionTests,
 } from "./deltanet_cases.ts";
 import type { Backend } from "../../bench/backends/backend.ts";
 import type { Inputs, OpRequest } from "../../bench/ops.ts";
@@ -89,43 +89,14 @@ async function run(
 if (backend) {
   const be = backend;
   after(() => be.close());
-  const offered = be.impls().find((i) => i.variant === "deltanet" && i.impl === "chunk");
   describe("webgpu deltanet rec v2 (fwdbwd) vs fp64 oracle and rec v1", () => {
-    CASES.forEach((c, ci) => {
-      for (const dtype of ["f32", "f16", "bf16"] as const) {
-        const name = `${c.name}${c.l2norm ? "" : ", no l2 norm"}${c.h0 ? ", h0" : ""} ${dtype}`;
-        if (!offered?.dtypes.includes(dtype)) {
-          it.skip(`${name} (this device has no ${dtype} storage)`, () => {});
-          continue;
-        }
-        if (dtype === "bf16" && c.shape.V % 2 !== 0) {
-          it(`${name} is refused with odd V`, async () => {
-            await withTune({ "deltanet.rec": 2 }, async () => {
-              await assert.rejects(
-                be.prepare(request(c), inputs(c, SEED), { impl: "chunk", dtype }),
-                /even V/,
-              );
-            });
-          });
-          continue;
-        }
-        it(name, async () => {
-          const req = request(c);
-          const x = inputs(c, SEED + 7919 * ci);
-          const v2 = await run(be, req, x, dtype, 2);
-          const v1 = await run(be, req, x, dtype, 1);
-          assertFwdbwdMatches(
-            "rec 2",
-            v2,
-            v1,
-            AGREE[dtype],
-            req,
-            x,
-            dtype,
-            `WEBGPU_TEST_SEED=${SEED}`,
-          );
-        });
-      }
+    fwdbwdVersionTests(be, CASES, {
+      knob: "deltanet.rec",
+      seed: SEED,
+      agree: AGREE,
+      request,
+      inputs,
+      run: (c, x, dtype, version) => run(be, request(c), x, dtype, version),
     });
   });
 }
