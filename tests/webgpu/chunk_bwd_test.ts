@@ -8,23 +8,21 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr } from "./compare.ts";
+import { relErr, uniformInputs } from "./compare.ts";
 import { scopeTune } from "../../kernels/webgpu/kernel.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import {
   defaultParams,
   type InputName,
   type Inputs,
-  inputShape,
   type OpParams,
   type OpRequest,
   outputShapes,
   type Shape,
   type Variant,
 } from "../../bench/ops.ts";
-import { cast, numel, type Tensor, tensor, toF64 } from "../../bench/tensor.ts";
+import { cast, type Tensor, toF64 } from "../../bench/tensor.ts";
 import { oracle } from "../../kernels/reference/index.ts";
-import { mulberry32 as rng } from "../../bench/stats.ts";
 
 const backend = await webgpuOrReport("webgpu la/gla chunked backward tests");
 const SEED = Number(Deno.env.get("WEBGPU_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 31));
@@ -146,19 +144,13 @@ const CASES: Case[] = [
 ];
 
 function makeInputs(c: Case, seed: number): Inputs {
-  const r = rng(seed);
-  const inputs: Inputs = {};
   const names: InputName[] = c.variant === "gla"
     ? ["q", "k", "v", "g", "do", ...(c.h0 ? ["h0" as const] : [])]
     : ["q", "k", "v", "do", ...(c.h0 ? ["h0" as const, "z0" as const] : [])];
-  for (const name of names) {
-    const shape = inputShape(name, c.shape);
-    const [lo, hi] = name === "g" ? c.gates! : name === "z0" ? [0, 2] : [-1, 1];
-    const d = new Float32Array(numel(shape));
-    for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
-    inputs[name] = tensor("f32", shape, d);
-  }
-  return inputs;
+  return uniformInputs({ variant: c.variant, mode: "fwdbwd", shape: c.shape }, seed, {
+    names,
+    ranges: { g: c.gates, z0: [0, 2] },
+  });
 }
 
 if (backend) {

@@ -7,6 +7,7 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend } from "../../bench/backends/backend.ts";
 import {
+  type InputName,
   type Inputs,
   inputShape,
   type OpRequest,
@@ -41,14 +42,22 @@ export async function withTune<T>(tune: Record<string, number>, fn: () => Promis
   }
 }
 
-/** The request's required inputs, uniform in [-1, 1) from `seed`, as f32. */
-export function uniformInputs(req: OpRequest, seed: number): Inputs {
+/**
+ * Inputs drawn from `seed` as f32, in order: `names` (default: the request's required inputs),
+ * each uniform in its `ranges` entry, else in [-1, 1).
+ */
+export function uniformInputs(
+  req: Pick<OpRequest, "variant" | "mode" | "shape">,
+  seed: number,
+  opts: { names?: InputName[]; ranges?: Partial<Record<InputName, [number, number]>> } = {},
+): Inputs {
   const r = mulberry32(seed);
   const inputs: Inputs = {};
-  for (const name of requiredInputs(req.variant, req.mode)) {
+  for (const name of opts.names ?? requiredInputs(req.variant, req.mode)) {
     const shape = inputShape(name, req.shape);
+    const [lo, hi] = opts.ranges?.[name] ?? [-1, 1];
     const d = new Float32Array(numel(shape));
-    for (let i = 0; i < d.length; i++) d[i] = 2 * r() - 1;
+    for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
     inputs[name] = tensor("f32", shape, d);
   }
   return inputs;

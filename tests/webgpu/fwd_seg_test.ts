@@ -12,7 +12,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { relErr, runOutputs, storedF64, withTune } from "./compare.ts";
+import { relErr, runOutputs, storedF64, uniformInputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import { openWebGpu } from "../../bench/backends/webgpu.ts";
@@ -20,14 +20,12 @@ import {
   defaultParams,
   type InputName,
   type Inputs,
-  inputShape,
   type OpParams,
   type OpRequest,
   type Shape,
   type Variant,
 } from "../../bench/ops.ts";
-import { numel, tensor } from "../../bench/tensor.ts";
-import { mulberry32 as rng } from "../../bench/stats.ts";
+
 import { oracle } from "../../kernels/reference/index.ts";
 import { laChunk } from "../../kernels/webgpu/la/chunk_fwd.ts";
 import { glaChunk } from "../../kernels/webgpu/gla/chunk_fwd.ts";
@@ -156,19 +154,10 @@ function request(c: Case): OpRequest {
 }
 
 function inputs(c: Case, seed: number): Inputs {
-  const r = rng(seed);
-  const x: Inputs = {};
   const names: InputName[] = c.variant === "gla"
     ? ["q", "k", "v", "g", "do", ...(c.h0 ? ["h0" as const] : [])]
     : ["q", "k", "v", "do", ...(c.h0 ? ["h0" as const] : []), ...(c.z0 ? ["z0" as const] : [])];
-  for (const name of names) {
-    const shape = inputShape(name, c.shape);
-    const [lo, hi] = name === "g" ? c.gates! : name === "z0" ? [0, 2] : [-1, 1];
-    const d = new Float32Array(numel(shape));
-    for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * r();
-    x[name] = tensor("f32", shape, d);
-  }
-  return x;
+  return uniformInputs(request(c), seed, { names, ranges: { g: c.gates, z0: [0, 2] } });
 }
 
 /** The plan under `tune`: the segmented forward (`fwdSeg`) or not. */
