@@ -105,6 +105,8 @@ ab() { # the kernels behind version knobs, 2 (the candidate) against 1 (the defa
     --mode fwdbwd --grid '{"deltanet.rec":[2,1]}' 262144
   step ab-fwd-seg 60 $DENO run -A kernels/webgpu/prof.ts --variant la,gla --dtype bf16 \
     --mode fwdbwd --grid '{"la.fwd_seg":[2,1],"gla.fwd_seg":[2,1]}' 262144 "$T"
+  step ab-la-out 50 $DENO run -A kernels/webgpu/prof.ts --variant la --dtype bf16 \
+    --grid '{"la.out":[1,2,3,4],"la.state":[1,2]}' 65536 "$T"
   step ab-rmt 150 $DENO run -A kernels/webgpu/prof.ts --variant rmt --dtype bf16 \
     --grid '{"rmt.mem":[2,1],"rmt.tok":[2,1]}' 65536 "$T"
   step ab-softmax 100 $DENO run -A kernels/webgpu/prof.ts --variant softmax --dtype bf16 \
@@ -121,6 +123,13 @@ full() {
       echo "ci/lease.sh full: $run is not a run folder (no run.json)" >&2
       exit 2
     fi
+    # The device tool replaces carried paths on every call, while the bench keeps appending to
+    # the file it opened (session 6 lost 38 results.jsonl lines that way): the run goes on in a
+    # copy outside the carried tree, made by the first call on this machine.
+    local copy
+    copy="$state/resume/$(basename "$run")"
+    [ -d "$copy" ] || { mkdir -p "$state/resume" && cp -r "$run" "$copy"; }
+    run=$copy
   fi
   # The run a previous call on this machine started or resumed, unless a folder is named.
   if [ -z "$run" ] && [ -f "$state/run" ]; then run=$(cat "$state/run"); fi

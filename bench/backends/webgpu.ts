@@ -254,6 +254,20 @@ class WebGpuBackend implements Backend {
         );
       }
     }
+    // A bf16 output is stored a u32 word (two elements) at a time by one invocation, so a row of
+    // odd length would share its last word with the next row's first, written by another.
+    const oddRow = dtype === "bf16" &&
+      Object.entries(outputShapes(req, given)).find(([n, s]) =>
+        tensorStorage(n, dtype) === "bf16" && s[s.length - 1] % 2 !== 0
+      );
+    if (oddRow) {
+      const [n, s] = oddRow;
+      throw new Unsupported(
+        `webgpu ${req.variant}/${builder.impl} bf16: output ${n} has rows of ${
+          s[s.length - 1]
+        } elements; packed bf16 pairs need an even row length`,
+      );
+    }
     const Hg = H / G;
     const sub: OpRequest = { ...req, shape: { ...req.shape, H: Hg } };
     const has = new Set(names);

@@ -6,6 +6,7 @@
  */
 import type { InputName, OpRequest, OutputName } from "../../bench/ops.ts";
 import type { Mode, Variant } from "../../bench/ops.ts";
+import { Unsupported } from "../../bench/backends/backend.ts";
 
 export type Storage = "f32" | "f16" | "bf16";
 
@@ -321,6 +322,31 @@ export function scopeTune(tune: Record<string, number>): () => void {
   return () => {
     scoped = prev;
   };
+}
+
+/**
+ * The version of a kernel a planner runs under the knob `key` (versions 1…`newest`): the asked
+ * one when the knob is set, and then `plan` of a version that cannot tile the request throws
+ * Unsupported, so that an A/B never times one kernel under another's name. Unset, the newest
+ * version that tiles it: each older one is tried in turn after an Unsupported.
+ */
+export function planVersion<P>(key: string, newest: number, plan: (version: number) => P): P {
+  const asked = tuned(key, 0);
+  if (asked !== 0) {
+    if (asked > newest) {
+      const all = Array.from({ length: newest }, (_, i) => i + 1);
+      const list = `${all.slice(0, -1).join(", ")} or ${newest}`;
+      throw new Error(`LAB_WEBGPU_TUNE ${key} must be ${list}, got ${asked}`);
+    }
+    return plan(asked);
+  }
+  for (let v = newest;; v--) {
+    try {
+      return plan(v);
+    } catch (e) {
+      if (v === 1 || !(e instanceof Unsupported)) throw e;
+    }
+  }
 }
 
 /**

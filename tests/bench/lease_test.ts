@@ -32,7 +32,7 @@ describe("ci/lease.sh", () => {
     }
   });
 
-  it("runs the full profile, or resumes a carried run folder", async () => {
+  it("runs the full profile, or resumes a copy of a carried run folder", async () => {
     const out = await Deno.makeTempDir({ prefix: "lease-full-" });
     try {
       const env = { DRY_RUN: "1", OUT: out, FULL_STATE: `${out}/state` };
@@ -59,10 +59,18 @@ describe("ci/lease.sh", () => {
       assert.match(
         again.stdout,
         new RegExp(
-          `^\\.handoff/run-abc1234\\.sh deno task bench --resume ${out}/RUN --no-report$`,
+          `^\\.handoff/run-abc1234\\.sh deno task bench --resume ${out}/state/resume/RUN ` +
+            `--no-report$`,
           "m",
         ),
       );
+      // The device tool replaces carried paths on each call, under the running bench: the run
+      // goes on in a copy outside them, made once.
+      assert.equal(await Deno.readTextFile(`${out}/state/resume/RUN/run.json`), "{}");
+      await Deno.writeTextFile(`${out}/RUN/run.json`, "replaced");
+      const later = await lease(["full", `${out}/RUN`], env);
+      assert.equal(later.code, 0, later.stderr);
+      assert.equal(await Deno.readTextFile(`${out}/state/resume/RUN/run.json`), "{}");
     } finally {
       await Deno.remove(out, { recursive: true });
     }
@@ -143,6 +151,7 @@ describe("ci/lease.sh", () => {
         "ab-deltanet",
         "ab-deltanet-rec",
         "ab-fwd-seg",
+        "ab-la-out",
         "ab-rmt",
         "ab-softmax",
       ]);

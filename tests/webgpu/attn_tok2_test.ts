@@ -114,8 +114,10 @@ if (backend) {
 
   describe("webgpu token kernel 2 (tokens2.wgsl) planning", () => {
     const c = CASES[0];
-    it("is 1 unless set; only 1 or 2; tok_bq only 32 or 64", async () => {
-      assert.deepEqual(planSegments(request(c), "f32", limits).tokens, { tok: 1 });
+    it("unset, 2 where it tiles, else 1; only 1 or 2; tok_bq only 32 or 64", async () => {
+      assert.equal(planSegments(request(c), "f32", limits).tokens.tok, 2);
+      const wide: Case = { ...c, shape: sh(1, 100, 1, 80, 0) };
+      assert.deepEqual(planSegments(request(wide), "f32", limits).tokens, { tok: 1 });
       await withTune({ "softmax.tok": 3 }, () => {
         assert.throws(() => planSegments(request(c), "f32", limits), /1 or 2/);
         return Promise.resolve();
@@ -125,7 +127,12 @@ if (backend) {
         return Promise.resolve();
       });
       // rmt's knob does not touch softmax, and the other way round.
-      await withTune({ "rmt.tok": 2 }, () => {
+      await withTune({ "rmt.tok": 1 }, () => {
+        assert.equal(planSegments(request(c), "f32", limits).tokens.tok, 2);
+        assert.deepEqual(planSegments(request(CASES[3]), "f32", limits).tokens, { tok: 1 });
+        return Promise.resolve();
+      });
+      await withTune({ "softmax.tok": 1 }, () => {
         assert.deepEqual(planSegments(request(c), "f32", limits).tokens, { tok: 1 });
         assert.equal(planSegments(request(CASES[3]), "f32", limits).tokens.tok, 2);
         return Promise.resolve();

@@ -238,12 +238,12 @@ if (backend) {
   const be = backend;
   after(() => be.close());
   describe("webgpu la/gla fwdbwd with the segmented forward (fwd_seg 2)", () => {
-    it("fwd_seg is 1 unless set, only 1 or 2, and 2 never falls back", async () => {
+    it("fwd_seg unset is 2 where it tiles, else 1; only 1 or 2; 2 asked never falls back", async () => {
       const limits = be.info().limits as DeviceLimits;
       for (const c of [CASES[0], CASES.find((c) => c.variant === "gla")!]) {
         const key = `${c.variant}.fwd_seg`;
         await withTune(c.tune, () => {
-          assert.equal(planOf(c, "f32", limits).fwdSeg, undefined);
+          assert.ok(planOf(c, "f32", limits).fwdSeg);
           return Promise.resolve();
         });
         for (const bad of [3, 4]) {
@@ -266,6 +266,7 @@ if (backend) {
           assert.equal(planOf(small, "f32", tiny).fwdSeg, undefined);
           return Promise.resolve();
         });
+        assert.equal(planOf(small, "f32", tiny).fwdSeg, undefined);
         await withTune({ [key]: 2 }, () => {
           assert.throws(() => planOf(small, "f32", tiny), (e) => {
             assert.ok(e instanceof Unsupported, String(e));
@@ -281,6 +282,7 @@ if (backend) {
         assert.throws(() => planOf(odd, "f32", limits), /multiple of 4.*la\.fwd_seg=2/s);
         return Promise.resolve();
       });
+      assert.equal(planOf(odd, "f32", limits).fwdSeg, undefined);
     });
 
     const offered = (v: Variant) => be.impls().find((i) => i.variant === v && i.impl === "chunk");

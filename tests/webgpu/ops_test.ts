@@ -211,6 +211,32 @@ if (backend) {
     });
   });
 
+  describe("webgpu bf16 outputs of odd row length", () => {
+    // Stored two elements a word, rows of odd length would share words across invocations.
+    for (const variant of ["la", "gla", "deltanet"] as const) {
+      it(`${variant} fwdbwd bf16 with odd K is refused (dq), f16 is not`, async () => {
+        const shape: Shape = { B: 1, T: 40, H: 2, K: 15, V: 16, M: 0 };
+        const req: OpRequest = {
+          variant,
+          mode: "fwdbwd",
+          params: { ...defaultParams(variant, 15), chunk_size: 16 },
+          shape,
+        };
+        await assert.rejects(
+          be.prepare(req, { random: { seed: SEED } }, { impl: "chunk", dtype: "bf16" }),
+          (e: Error) =>
+            e instanceof Unsupported && /output dq has rows of 15 elements/.test(e.message),
+        );
+        if (!be.impls().find((i) => i.variant === variant)?.dtypes.includes("f16")) return;
+        const op = await be.prepare(req, { random: { seed: SEED } }, {
+          impl: "chunk",
+          dtype: "f16",
+        });
+        op.dispose();
+      });
+    }
+  });
+
   describe("webgpu backward timing", () => {
     it("times the backward passes alone for fwdbwd, and refuses it for fwd", async () => {
       const shape: Shape = { B: 1, T: 40, H: 2, K: 16, V: 12, M: 0 };

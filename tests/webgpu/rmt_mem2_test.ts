@@ -122,9 +122,9 @@ if (backend) {
   const offered = be.impls().find((i) => i.variant === "rmt" && i.impl === "chunk");
   const limits = be.info().limits as DeviceLimits;
   describe("webgpu rmt memory pass, rmt.mem 2 vs fp64 oracle and rmt.mem 1", () => {
-    it("rmt.mem is 1 unless set, only 1 or 2; rmt.mem_tk only 16, 32, 64; D > 128 refused", async () => {
+    it("rmt.mem unset is 2 where it tiles, else 1; only 1 or 2; rmt.mem_tk only 16, 32, 64; D > 128 refused when asked", async () => {
       const req = request(CASES[0]);
-      assert.equal(planSegments(req, "f32", limits).mem2, undefined);
+      assert.ok(planSegments(req, "f32", limits).mem2);
       await withTune({ "rmt.mem": 3 }, () => {
         assert.throws(() => planSegments(req, "f32", limits), /1 or 2/);
         return Promise.resolve();

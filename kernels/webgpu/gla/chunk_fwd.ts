@@ -8,14 +8,11 @@
  * The math is docs/ops.md's chunked form (kernels/reference/gla/chunk.ts). Mode "fwd" takes the
  * segmented forward of seg_fwd.ts instead, unless its tiles do not fit the device (32 KiB of
  * workgroup memory at chunk_size = K = V = 64, lavapipe), where the three passes still do.
- * fwdbwd takes it too when `gla.fwd_seg` is 2 (default 1): seg_out's STATES then leaves every
- * chunk's starting S and Γ in ws for the backward, and where the segmented tiles do not fit the
- * plan throws Unsupported instead of falling back.
- *
- * Predicted on the H100 at B1 H8 K=V=64, T=1M bf16 (untimed): the forward part of fwdbwd goes
- * from 158.7 ms (state 36.2, scan 51.0, out 71.4) to about the segmented fwd's 39.0 ms plus the
- * per-chunk state writes, 16,384 chunks × 8 heads × (64·64 + 64) × 4 B = 2.2 GB ≈ 0.8 ms at
- * 2.9 TB/s, so ~40 ms, and fwdbwd from 294 to ~175 ms.
+ * fwdbwd takes it too (`gla.fwd_seg`, planFwdSeg in la/chunk_fwd.ts): seg_out's STATES then
+ * leaves every chunk's starting S and Γ in ws for the backward; where the segmented tiles do not
+ * fit, the three passes. Measured on an H100 (B1 H8 K=V=64, T=1M bf16, prof.ts hot medians,
+ * session 6): fwdbwd 293.1 ms with the three passes (state 36.3, scan 49.5, out 71.3), 181.7 ms
+ * segmented (state 8.1, scan 0.41, out 36.9).
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { KernelBuilder } from "../kernel.ts";
@@ -24,10 +21,9 @@ import { buildGlaSeg, type GlaSegPlan, planGlaSeg } from "./seg_fwd.ts";
 import {
   addThreePassBackward,
   buildThreePass,
-  fwdSegUnsupported,
-  fwdSegVersion,
   type LaChunkPlan,
   planChunk,
+  planFwdSeg,
 } from "../la/chunk_fwd.ts";
 
 const BIND = {
@@ -67,7 +63,6 @@ export const glaChunk: KernelBuilder<LaChunkPlan | GlaSegPlan | GlaFwdSegPlan> =
     "segments, outputs walking each segment); fwdbwd: per-chunk states, prefix, outputs, " +
     "backward in 3 more",
   plan(req: OpRequest, dtype, limits) {
-    const version = fwdSegVersion("gla");
     if (req.mode === "fwd") {
       try {
         return planGlaSeg(req, dtype, limits);
@@ -79,18 +74,9 @@ export const glaChunk: KernelBuilder<LaChunkPlan | GlaSegPlan | GlaFwdSegPlan> =
     if (req.mode === "fwdbwd") {
       plan.workspace.wsd = plan.workspace.ws;
       plan.workspace.wsg = 4 * plan.BH * plan.NC * plan.C * req.shape.K;
-      if (version === 2) {
-        let fwdSeg: GlaSegPlan;
-        try {
-          fwdSeg = planGlaSeg(req, dtype, limits);
-        } catch (e) {
-          fwdSegUnsupported("gla", e);
-        }
-        // ws stays the per-chunk one above (the segmented plan's is per segment).
-        return { ...plan, fwdSeg };
-      }
     }
-    return plan;
+    // ws stays the per-chunk one above (the segmented plan's is per segment).
+    return planFwdSeg("gla", req.mode, plan, () => planGlaSeg(req, dtype, limits));
   },
   async build(device, plan, req, has) {
     if ("seg" in plan) return await buildGlaSeg(device, plan, req, has, BIND);

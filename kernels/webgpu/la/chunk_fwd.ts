@@ -18,6 +18,7 @@ import {
   type KernelBuilder,
   layoutFor,
   type Plan,
+  planVersion,
   settled,
   type Storage,
   tuned,
@@ -361,27 +362,31 @@ export async function addThreePassBackward(
 }
 
 /**
- * The `<variant>.fwd_seg` knob (LAB_WEBGPU_TUNE, default 1): which forward fwdbwd runs, 1 the
- * three per-chunk passes, 2 the segmented ones with STATES (seg_out also leaves every chunk's
- * starting state in ws for the backward). Read in every mode so that a bad value always throws.
+ * fwdbwd's forward under the `<variant>.fwd_seg` knob (planVersion): 1 the three per-chunk
+ * passes (`plan` as it is), 2 the segmented ones with STATES (seg_out also leaves every chunk's
+ * starting state in ws for the backward), `seg` planning them. Unset, 2 wherever `seg` tiles the
+ * shape. Asked for, 2 rethrows the segmented planner's Unsupported with the knob named, so that
+ * an A/B never times the three passes under the name 2. Read in every mode, so that a bad value
+ * always throws; other modes keep `plan`.
  */
-export function fwdSegVersion(variant: "la" | "gla"): 1 | 2 {
-  const key = `${variant}.fwd_seg`;
-  const v = tuned(key, 1);
-  if (v !== 1 && v !== 2) throw new Error(`LAB_WEBGPU_TUNE ${key} must be 1 or 2, got ${v}`);
-  return v;
-}
-
-/**
- * Rethrows an Unsupported from the segmented planner with the knob named, so that an A/B over
- * `<variant>.fwd_seg` never times the three passes under the name 2.
- */
-export function fwdSegUnsupported(variant: "la" | "gla", e: unknown): never {
-  if (!(e instanceof Unsupported)) throw e;
-  throw new Unsupported(
-    `${e.message} (${variant}.fwd_seg=2 runs fwdbwd's forward segmented and does not fall back; ` +
-      `${variant}.fwd_seg=1 runs the per-chunk passes)`,
-  );
+export function planFwdSeg<P extends LaChunkPlan, S>(
+  variant: "la" | "gla",
+  mode: OpRequest["mode"],
+  plan: P,
+  seg: () => S,
+): P | (P & { fwdSeg: S }) {
+  return planVersion(`${variant}.fwd_seg`, 2, (v) => {
+    if (v === 1 || mode !== "fwdbwd") return plan;
+    try {
+      return { ...plan, fwdSeg: seg() };
+    } catch (e) {
+      if (!(e instanceof Unsupported)) throw e;
+      throw new Unsupported(
+        `${e.message} (${variant}.fwd_seg=2 runs fwdbwd's forward segmented and does not ` +
+          `fall back; ${variant}.fwd_seg=1 runs the per-chunk passes)`,
+      );
+    }
+  });
 }
 
 /** fwdbwd with `la.fwd_seg` = 2: the per-chunk plan (workspaces, backward) and the segmented
@@ -392,23 +397,18 @@ export interface LaFwdSegPlan extends LaChunkPlan {
 
 /**
  * fwd runs the segmented forward (seg_fwd.ts), or the three passes where its state does not fit
- * one workgroup; fwdbwd the three passes, whose per-chunk states the backward reads, unless
- * `la.fwd_seg` is 2: then the segmented forward leaves those states (seg_out STATES) in the same
- * ws, NC·(K·V + K) f32 per head.
- *
- * Predicted on the H100 at B1 H8 K=V=64, T=1M bf16 (untimed): the forward part of fwdbwd goes
- * from 69.6 ms (state 10.0, scan 8.8, out 50.7) to about the segmented fwd's 35.0 ms (state 6.5,
- * scan 0.15, out 28.3) plus the state writes, 16,384 chunks × 8 heads × (64·64 + 64) × 4 B =
- * 2.2 GB ≈ 0.8 ms at 2.9 TB/s, so ~36 ms, and fwdbwd from 182 to ~148 ms. seg_out's steps must
- * divide C (L = 32 at C = 64 as today); its extra work is the boundary writes and, when not
- * normalizing, the key sum (K adds per token).
+ * one workgroup. fwdbwd runs the segmented forward too (`la.fwd_seg`, planFwdSeg): seg_out's
+ * STATES leaves every chunk's starting state in ws, NC·(K·V + K) f32 per head, where the
+ * backward reads it; the three per-chunk passes where the segmented tiles do not fit.
+ * Measured on an H100 (B1 H8 K=V=64, T=1M bf16, prof.ts hot medians, session 6): fwdbwd 181.1 ms
+ * with the three passes (state 10.1, scan 8.9, out 50.3), 148.3 ms segmented (state 6.5, scan
+ * 0.25, out 30.0); the backward's passes are the same.
  */
 function planLa(
   req: OpRequest,
   dtype: Storage,
   limits: DeviceLimits,
 ): LaChunkPlan | LaSegPlan | LaFwdSegPlan {
-  const version = fwdSegVersion("la");
   if (req.mode === "fwd") {
     try {
       return planLaSeg(req, dtype, limits);
@@ -416,15 +416,12 @@ function planLa(
       if (!(e instanceof Unsupported)) throw e;
     }
   }
-  const plan = planLaChunk(req, dtype, limits);
-  if (req.mode !== "fwdbwd" || version === 1) return plan;
-  let fwdSeg: LaSegPlan;
-  try {
-    fwdSeg = planLaSeg(req, dtype, limits, true);
-  } catch (e) {
-    fwdSegUnsupported("la", e);
-  }
-  return { ...plan, fwdSeg };
+  return planFwdSeg(
+    "la",
+    req.mode,
+    planLaChunk(req, dtype, limits),
+    () => planLaSeg(req, dtype, limits, true),
+  );
 }
 
 export const laChunk: KernelBuilder<LaChunkPlan | LaSegPlan | LaFwdSegPlan> = {

@@ -9,6 +9,14 @@
  * unless `la.fwd_seg` is 2: then the same three passes run with `states` (ws one slot per chunk,
  * segment s in chunk slot s·cps, Params.NC = chunks) and seg_out's STATES also writes every
  * chunk's starting state and key sum, what chunk_scan.wgsl leaves over the per-chunk passes.
+ * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the newest that tiles the shape): `la.out`
+ * picks pass 3, 1 seg_out.wgsl, 2 seg_out2.wgsl (its loaders: whole-word loads, no run-time
+ * vector component writes), 3 seg_out3.wgsl (2 with padded workgroup rows against bank
+ * conflicts), 4 seg_out4.wgsl (3 with the next step's q, k, v prefetched into registers);
+ * `la.state` 2 takes seg_state2.wgsl (pass 1 with the same loaders). Asked for, a candidate that
+ * cannot tile a shape throws Unsupported naming its knob. On an H100 (B1 H8 K=V=64, T=1M bf16,
+ * prof.ts hot medians, session 6) each step won: out 28.1 → 22.1 → 20.5 → 16.3 ms for versions
+ * 1–4, state 6.49 → 5.35 ms; the forward 34.8 → 21.8 ms.
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -20,12 +28,15 @@ import {
   type Kernel,
   layoutFor,
   type Plan,
+  planVersion,
   settled,
   type Storage,
   tuned,
+  vec4Accessors,
   wgslFile,
 } from "../kernel.ts";
 import { BIND, paramsBlock } from "./chunk_fwd.ts";
+import { loadSource } from "./seg_load.ts";
 
 export interface LaSegPlan extends Plan {
   seg: true;
@@ -46,6 +57,29 @@ export interface LaSegPlan extends Plan {
   scan: { WG: number };
   /** Workgroup-memory bytes of seg_state and seg_out. */
   shared: { state: number; out: number };
+  /** The `la.out` and `la.state` versions the passes were tiled for. */
+  versions: { out: OutVersion; state: StateVersion };
+}
+
+export type OutVersion = 1 | 2 | 3 | 4;
+export type StateVersion = 1 | 2;
+
+/**
+ * seg_out's invocations and workgroup-memory bytes at L tokens per step. From version 3 the rows
+ * of φ(Q) and of the scores are padded to an odd number of vec4s, and φ(K) has one vec4 of padding
+ * after every 4 rows (seg_out3.wgsl); version 4 has at least L·max(K4, V4)/2 invocations, so that
+ * each prefetches at most two vec4s of q, k and v.
+ */
+function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
+  const l4 = l / 4;
+  const inv = Math.max(K4 * V4, l4 * V4 + l4 ** 2 + l);
+  const vec4s = version < 3
+    ? 2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4
+    : l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
+  return {
+    NT: version < 4 ? inv : Math.max(inv, Math.ceil(l * K4 / 2), Math.ceil(l * V4 / 2)),
+    shared: 16 * vec4s + 4 * l,
+  };
 }
 
 /** Workgroups the default segment length aims for (≥ 4 per SM on a 132-SM H100, whole waves). */
@@ -68,6 +102,25 @@ export function planLaSeg(
   dtype: Storage,
   limits: DeviceLimits,
   states = false,
+): LaSegPlan {
+  return planVersion(
+    "la.out",
+    4,
+    (out) =>
+      planVersion("la.state", 2, (state) =>
+        planLaSegAt(req, dtype, limits, states, {
+          out: out as OutVersion,
+          state: state as StateVersion,
+        })),
+  );
+}
+
+function planLaSegAt(
+  req: OpRequest,
+  dtype: Storage,
+  limits: DeviceLimits,
+  states: boolean,
+  versions: { out: OutVersion; state: StateVersion },
 ): LaSegPlan {
   const { shape, params } = req;
   const { B, T, H, K, V } = shape;
@@ -92,9 +145,8 @@ export function planLaSeg(
   const SEGT = cps * C;
   const ceil4 = (n: number) => 4 * Math.ceil(n / 4);
   let L = Math.min(ceil4(tuned("la.sub", 32)), ceil4(Math.min(SEGT, T)));
-  const outInv = (l: number) => Math.max(K4 * V4, (l / 4) * V4 + (l / 4) ** 2 + l);
-  const outShared = (l: number) =>
-    16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * (l / 4) + K4) + 4 * l;
+  const outInv = (l: number) => outTiles(l, K4, V4, versions.out).NT;
+  const outShared = (l: number) => outTiles(l, K4, V4, versions.out).shared;
   while (L > 4 && (outShared(L) > maxShared || outInv(L) > maxInv)) L = ceil4(L / 2);
   if (states && NC > 1) {
     if (C % 4 !== 0) {
@@ -114,7 +166,8 @@ export function planLaSeg(
   ) {
     throw new Unsupported(
       `webgpu la/chunk segmented forward: K=${K}, V=${V} need ${outShared(4)} bytes of ` +
-        `workgroup memory and ${outInv(4)} invocations (limits ${maxShared}, ${maxInv})`,
+        `workgroup memory and ${outInv(4)} invocations (limits ${maxShared}, ${maxInv})` +
+        (versions.out === 1 ? "" : ` under la.out=${versions.out}`),
     );
   }
   const KVZ = K * V + K;
@@ -133,6 +186,7 @@ export function planLaSeg(
     out: { L, NT: outInv(L) },
     scan: { WG: Math.min(256, maxInv) },
     shared: { state: stateShared(TT), out: outShared(L) },
+    versions,
   };
 }
 
@@ -153,27 +207,42 @@ export async function buildLaSeg(
   const K4 = Math.ceil(K / 4);
   const V4 = Math.ceil(V / 4);
   const SEGT = plan.cps * plan.C;
+  const f32s = f32Source(
+    (["ws", "h0", "z0", "final_state", "final_z"] as const).map((n) => [n, BIND[n]]),
+  );
+  const common = await wgslFile(import.meta.url, "../common.wgsl");
   const head = [
     ioSource(plan.dtype, (["q", "k", "v", "o"] as const).map((n) => [n, BIND[n]])),
-    f32Source((["ws", "h0", "z0", "final_state", "final_z"] as const).map((n) => [n, BIND[n]])),
-    await wgslFile(import.meta.url, "../common.wgsl"),
+    f32s,
+    common,
   ].join("\n");
-  const make = async (file: string, constants: Record<string, number>) =>
-    compile(
+  // The candidates (la.out ≥ 2, la.state 2): q, k, v as storage words, seg_load.wgsl's loaders.
+  const wordHead = [
+    ioSource(plan.dtype, [["o", BIND.o]]),
+    loadSource(plan.dtype, [["q", BIND.q, K], ["k", BIND.k, K], ["v", BIND.v, V]]),
+    f32s,
+    vec4Accessors(["ws"]),
+    common,
+    await wgslFile(import.meta.url, "seg_load.wgsl"),
+  ].join("\n");
+  const make = async (file: string, version: number, constants: Record<string, number>) => {
+    const name = version === 1 ? file : `${file}${version}`;
+    return compile(
       device,
-      `la/${file}/${plan.dtype}`,
+      `la/${name}/${plan.dtype}`,
       layout,
-      `${head}\n${await wgslFile(import.meta.url, `${file}.wgsl`)}`,
+      `${version === 1 ? head : wordHead}\n${await wgslFile(import.meta.url, `${name}.wgsl`)}`,
       { C: plan.C, K, V, ...constants },
     );
+  };
   const NORMALIZE = plan.normalize ? 1 : 0;
   const { L, NT } = plan.out;
   // ws slots per segment (Params.NC slots per head): one per segment, or one per chunk.
   const slots: Record<string, number> = states ? { CPS: plan.cps } : {};
   const [state, scan, out] = await settled([
-    make("seg_state", { SEGT, K4, V4, ...plan.state, ...slots }),
-    make("chunk_scan", { WG: plan.scan.WG, NORMALIZE, ...slots }),
-    make("seg_out", {
+    make("seg_state", plan.versions.state, { SEGT, K4, V4, ...plan.state, ...slots }),
+    make("chunk_scan", 1, { WG: plan.scan.WG, NORMALIZE, ...slots }),
+    make("seg_out", plan.versions.out, {
       SEGT,
       K4,
       V4,

@@ -6,7 +6,7 @@
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { OpRequest } from "../../../bench/ops.ts";
-import { compile, type DeviceLimits, tuned, wgslFile } from "../kernel.ts";
+import { compile, type DeviceLimits, planVersion, tuned, wgslFile } from "../kernel.ts";
 
 /** memory2.wgsl's memory rows per workgroup (16 rows × 16 invocations). */
 export const MEM2_ROWS = 16;
@@ -19,17 +19,16 @@ export function memory2Bytes(D: number, TK: number): number {
 }
 
 /**
- * The memory pass's kernel (`rmt.mem`, 1 until 2 is timed on a GPU): undefined for 1
- * (segment.wgsl's memory rows), else memory2.wgsl's key tile TK (`rmt.mem_tk`: 16, 32 or 64,
- * default 64, halved until the workgroup memory fits). Mode 2 holds at most two vec4 output
- * columns per invocation, so it refuses D > 128 rather than silently timing mode 1.
+ * The memory pass's kernel (`rmt.mem`, planVersion: unset, 2 wherever it tiles the shape):
+ * undefined for 1 (segment.wgsl's memory rows), else memory2.wgsl's key tile TK (`rmt.mem_tk`:
+ * 16, 32 or 64, default 64, halved until the workgroup memory fits). Mode 2 holds at most two
+ * vec4 output columns per invocation, so asked for, it refuses D > 128.
  */
 export function planMemory2(req: OpRequest, limits: DeviceLimits): { TK: number } | undefined {
-  const mode = tuned("rmt.mem", 1);
-  if (mode !== 1 && mode !== 2) {
-    throw new Error(`LAB_WEBGPU_TUNE rmt.mem must be 1 or 2, got ${mode}`);
-  }
-  if (mode === 1) return undefined;
+  return planVersion("rmt.mem", 2, (mode) => mode === 1 ? undefined : planTiles(req, limits));
+}
+
+function planTiles(req: OpRequest, limits: DeviceLimits): { TK: number } {
   const { B, H, K: D, M } = req.shape;
   let TK = tuned("rmt.mem_tk", 64);
   if (TK !== 16 && TK !== 32 && TK !== 64) {

@@ -1,12 +1,12 @@
 /**
  * The second token kernel of rmt and softmax/flash (tokens2.wgsl, FlashAttention-2 style 4×4
- * register tiles), chosen by the knob `<variant>.tok` (`LAB_WEBGPU_TUNE`, 1 or 2, default 1 =
- * segment.wgsl's token branch). `<variant>.tok_bq` (32 or 64, default 64) caps the queries per
+ * register tiles), chosen by the knob `<variant>.tok` (`LAB_WEBGPU_TUNE`: 1 = segment.wgsl's
+ * token branch, 2 = tokens2.wgsl; unset, 2 wherever it tiles the shape, else 1). `<variant>.tok_bq` (32 or 64, default 64) caps the queries per
  * workgroup; the planner halves it to 32 where the workgroup memory does not hold 64.
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { OpRequest } from "../../../bench/ops.ts";
-import { compile, type DeviceLimits, tuned, wgslFile } from "../kernel.ts";
+import { compile, type DeviceLimits, planVersion, tuned, wgslFile } from "../kernel.ts";
 
 /** Which token kernel a plan runs: 1 = segment.wgsl, 2 = tokens2.wgsl with BQ queries a block. */
 export type TokPlan = { tok: 1 } | { tok: 2; BQ: number };
@@ -21,9 +21,8 @@ export function tokens2Bytes(BQ: number, D: number): number {
 }
 
 /**
- * The token kernel for `req` under the `<variant>.tok` knob; throws Unsupported when tokens2
- * was asked for but cannot tile the shape (no silent fallback, so that a sweep never times
- * kernel 1 under the name of 2).
+ * The token kernel for `req` under the `<variant>.tok` knob (planVersion): asked for, tokens2
+ * throws Unsupported where it cannot tile the shape.
  */
 export function planTokens(
   req: OpRequest,
@@ -31,12 +30,15 @@ export function planTokens(
   S: number,
   limits: DeviceLimits,
 ): TokPlan {
+  return planVersion(
+    `${req.variant}.tok`,
+    2,
+    (tok) => tok === 1 ? { tok: 1 } : planTokens2(req, segLen, S, limits),
+  );
+}
+
+function planTokens2(req: OpRequest, segLen: number, S: number, limits: DeviceLimits): TokPlan {
   const v = req.variant;
-  const tok = tuned(`${v}.tok`, 1);
-  if (tok !== 1 && tok !== 2) {
-    throw new Error(`LAB_WEBGPU_TUNE ${v}.tok must be 1 or 2, got ${tok}`);
-  }
-  if (tok === 1) return { tok: 1 };
   const want = tuned(`${v}.tok_bq`, 64);
   if (want !== 32 && want !== 64) {
     throw new Error(`LAB_WEBGPU_TUNE ${v}.tok_bq must be 32 or 64, got ${want}`);
