@@ -1,6 +1,6 @@
 /**
- * The candidates of la's segmented forward passes (kernels/webgpu/la/seg_fwd.ts): `la.out` 2, 3, 4
- * (seg_out2–4.wgsl) and `la.state` 2 (seg_state2.wgsl), each against the fp64 oracle and against
+ * The candidates of la's segmented forward passes (kernels/webgpu/la/seg_fwd.ts): `la.out` 2–5
+ * (seg_out2–5.wgsl) and `la.state` 2, 3 (seg_state2–3.wgsl), each against the fp64 oracle and against
  * the default passes (`la.out` = `la.state` = 1), in every storage dtype, with normalize on and
  * off, with and without h0/z0, in mode fwd and in fwdbwd with the segmented forward (`la.fwd_seg`
  * = 2, seg_out's STATES; every gradient checked, as the backward reads the per-chunk states the
@@ -51,7 +51,9 @@ const CANDIDATES: Version[] = [
   { name: "la.out 2", tune: { "la.out": 2, "la.state": 1 } },
   { name: "la.out 3", tune: { "la.out": 3, "la.state": 1 } },
   { name: "la.out 4", tune: { "la.out": 4, "la.state": 1 } },
+  { name: "la.out 5", tune: { "la.out": 5, "la.state": 1 } },
   { name: "la.state 2", tune: { "la.out": 1, "la.state": 2 } },
+  { name: "la.state 3", tune: { "la.out": 1, "la.state": 3 } },
 ];
 
 interface Case {
@@ -195,17 +197,18 @@ if (backend) {
       const c = CASES[0];
       const req = request(c, "fwd", true);
       await withTune(c.tune, () => {
-        assert.deepEqual(planLaSeg(req, "f32", limits).versions, { out: 4, state: 2 });
+        assert.deepEqual(planLaSeg(req, "f32", limits).versions, { out: 5, state: 3 });
         return Promise.resolve();
       });
-      for (const [key, bad] of [["la.out", 5], ["la.state", 3]] as const) {
+      for (const [key, bad] of [["la.out", 6], ["la.state", 4]] as const) {
         await withTune({ [key]: bad }, () => {
           assert.throws(() => planLaSeg(req, "f32", limits), new RegExp(`${key} must be`));
           return Promise.resolve();
         });
       }
-      // Version 1 fits these limits at steps of 4; the padded rows of 3 and 4 (K=V=16: 80 B
-      // more) and the invocations of 4 (K=64, V=4: 32 against 16) do not.
+      // Version 1 fits these limits at steps of 4; the padded rows of 3–5 (K=V=16: 80 B more),
+      // the invocations of 4 (K=64, V=4: 32 against 16) and of 5 (K=64, V=4: 17; K=V=16: 20)
+      // do not. Unset, the newest version that tiles each (in the last column).
       const small: Shape = { B: 1, T: 64, H: 1, K: 16, V: 16, M: 0 };
       const one = await withTune(
         { "la.sub": 4, "la.out": 1 },
@@ -214,15 +217,20 @@ if (backend) {
       const tight = { ...limits, maxComputeWorkgroupStorageSize: one.shared.out };
       const narrow: Shape = { B: 1, T: 64, H: 1, K: 64, V: 4, M: 0 };
       const few = { ...limits, maxComputeInvocationsPerWorkgroup: 16 };
-      for (
-        const [out, shape, lim] of [[3, small, tight], [4, small, tight], [4, narrow, few]] as const
-      ) {
+      const refused = [
+        [3, small, tight, 2],
+        [4, small, tight, 2],
+        [5, small, tight, 2],
+        [4, narrow, few, 3],
+        [5, narrow, few, 3],
+        [5, small, few, 4],
+      ] as const;
+      for (const [out, shape, lim, newest] of refused) {
         await withTune({ "la.out": 1 }, () => {
           assert.equal(planLaSeg({ ...req, shape }, "f32", lim).versions.out, 1);
           return Promise.resolve();
         });
-        // Unset: the newest version that tiles it (2 in the tight memory, 3 with few invocations).
-        assert.equal(planLaSeg({ ...req, shape }, "f32", lim).versions.out, lim === few ? 3 : 2);
+        assert.equal(planLaSeg({ ...req, shape }, "f32", lim).versions.out, newest);
         await withTune({ "la.out": out }, () => {
           assert.throws(() => planLaSeg({ ...req, shape }, "f32", lim), (e) => {
             assert.ok(e instanceof Unsupported, String(e));

@@ -12,11 +12,14 @@
  * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the newest that tiles the shape): `la.out`
  * picks pass 3, 1 seg_out.wgsl, 2 seg_out2.wgsl (its loaders: whole-word loads, no run-time
  * vector component writes), 3 seg_out3.wgsl (2 with padded workgroup rows against bank
- * conflicts), 4 seg_out4.wgsl (3 with the next step's q, k, v prefetched into registers);
- * `la.state` 2 takes seg_state2.wgsl (pass 1 with the same loaders). Asked for, a candidate that
- * cannot tile a shape throws Unsupported naming its knob. On an H100 (B1 H8 K=V=64, T=1M bf16,
- * prof.ts hot medians, session 6) each step won: out 28.1 → 22.1 → 20.5 → 16.3 ms for versions
- * 1–4, state 6.49 → 5.35 ms; the forward 34.8 → 21.8 ms.
+ * conflicts), 4 seg_out4.wgsl (3 with the next step's q, k, v prefetched into registers), 5
+ * seg_out5.wgsl (4 with the state owned by invocations after the O ones and updated in phase 2:
+ * L4·V4 + K4·V4 invocations); `la.state` 2 takes seg_state2.wgsl (pass 1 with the same loaders),
+ * 3 seg_state3.wgsl (2 with the next tile's k, v prefetched into registers: at least
+ * ⌈TT·max(K4, V4) / 2⌉ invocations). Asked for, a candidate that cannot tile a shape throws
+ * Unsupported naming its knob. On an H100 (B1 H8 K=V=64, T=1M bf16, prof.ts hot medians,
+ * session 6) each step won: out 28.1 → 22.1 → 20.5 → 16.3 → 15.8 ms for versions 1–5, state
+ * 6.49 → 5.35 → 4.09 ms for 1–3; the forward 34.8 → 20.1 ms.
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -61,18 +64,21 @@ export interface LaSegPlan extends Plan {
   versions: { out: OutVersion; state: StateVersion };
 }
 
-export type OutVersion = 1 | 2 | 3 | 4;
-export type StateVersion = 1 | 2;
+export type OutVersion = 1 | 2 | 3 | 4 | 5;
+export type StateVersion = 1 | 2 | 3;
 
 /**
  * seg_out's invocations and workgroup-memory bytes at L tokens per step. From version 3 the rows
  * of φ(Q) and of the scores are padded to an odd number of vec4s, and φ(K) has one vec4 of padding
  * after every 4 rows (seg_out3.wgsl); version 4 has at least L·max(K4, V4)/2 invocations, so that
- * each prefetches at most two vec4s of q, k and v.
+ * each prefetches at most two vec4s of q, k and v; version 5 has its state owners after the
+ * L4·V4 O invocations (L4·V4 + K4·V4 at least).
  */
 function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
   const l4 = l / 4;
-  const inv = Math.max(K4 * V4, l4 * V4 + l4 ** 2 + l);
+  const inv = version < 5
+    ? Math.max(K4 * V4, l4 * V4 + l4 ** 2 + l)
+    : l4 * V4 + Math.max(K4 * V4, l4 ** 2 + l);
   const vec4s = version < 3
     ? 2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4
     : l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
@@ -80,6 +86,15 @@ function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
     NT: version < 4 ? inv : Math.max(inv, Math.ceil(l * K4 / 2), Math.ceil(l * V4 / 2)),
     shared: 16 * vec4s + 4 * l,
   };
+}
+
+/** " under la.out=…, la.state=…" for the candidate versions of a refused plan. */
+function knobs(versions: { out: OutVersion; state: StateVersion }): string {
+  const asked = [
+    ...(versions.out === 1 ? [] : [`la.out=${versions.out}`]),
+    ...(versions.state === 1 ? [] : [`la.state=${versions.state}`]),
+  ];
+  return asked.length ? ` under ${asked.join(", ")}` : "";
 }
 
 /** Workgroups the default segment length aims for (≥ 4 per SM on a 132-SM H100, whole waves). */
@@ -105,9 +120,9 @@ export function planLaSeg(
 ): LaSegPlan {
   return planVersion(
     "la.out",
-    4,
+    5,
     (out) =>
-      planVersion("la.state", 2, (state) =>
+      planVersion("la.state", 3, (state) =>
         planLaSegAt(req, dtype, limits, states, {
           out: out as OutVersion,
           state: state as StateVersion,
@@ -159,15 +174,20 @@ function planLaSegAt(
   }
   let TT = Math.min(tuned("la.tt", 32), SEGT);
   const stateShared = (tt: number) => 16 * tt * (K4 + V4);
-  while (TT > 1 && stateShared(TT) > maxShared) TT = Math.ceil(TT / 2);
+  // Version 3 prefetches at most two vec4 blocks of k and of v per invocation.
+  const stateInv = (tt: number) =>
+    Math.max(K4 * V4, K4, versions.state < 3 ? 0 : Math.ceil(tt * Math.max(K4, V4) / 2));
+  while (TT > 1 && (stateShared(TT) > maxShared || stateInv(TT) > maxInv)) {
+    TT = Math.ceil(TT / 2);
+  }
   if (
     outShared(L) > maxShared || outInv(L) > maxInv || stateShared(TT) > maxShared ||
-    K4 * V4 > maxInv
+    stateInv(TT) > maxInv
   ) {
     throw new Unsupported(
       `webgpu la/chunk segmented forward: K=${K}, V=${V} need ${outShared(4)} bytes of ` +
         `workgroup memory and ${outInv(4)} invocations (limits ${maxShared}, ${maxInv})` +
-        (versions.out === 1 ? "" : ` under la.out=${versions.out}`),
+        knobs(versions),
     );
   }
   const KVZ = K * V + K;
@@ -182,7 +202,7 @@ function planLaSegAt(
     workspace: { ws: 4 * BH * NSEG * KVZ },
     normalize: params.normalize,
     scale: params.scale,
-    state: { TT, NT: Math.max(K4 * V4, K4) },
+    state: { TT, NT: stateInv(TT) },
     out: { L, NT: outInv(L) },
     scan: { WG: Math.min(256, maxInv) },
     shared: { state: stateShared(TT), out: outShared(L) },
@@ -216,7 +236,7 @@ export async function buildLaSeg(
     f32s,
     common,
   ].join("\n");
-  // The candidates (la.out ≥ 2, la.state 2): q, k, v as storage words, seg_load.wgsl's loaders.
+  // The candidates (la.out ≥ 2, la.state ≥ 2): q, k, v as storage words, seg_load.wgsl's loaders.
   const wordHead = [
     ioSource(plan.dtype, [["o", BIND.o]]),
     loadSource(plan.dtype, [["q", BIND.q, K], ["k", BIND.k, K], ["v", BIND.v, V]]),

@@ -1,5 +1,5 @@
 /**
- * The storage side of the loaders of the segmented la candidates (`la.out` 2–4, `la.state` 2;
+ * The storage side of the loaders of the segmented la candidates (`la.out` 2–5, `la.state` 2–3;
  * seg_load.wgsl builds on it): read-only inputs bound as whole storage words, f32 for f32 and u32
  * (two 16-bit values, element 2w in the low half) for f16 and bf16, with per tensor x:
  *   raw4_x(i, n) -> Raw4   the words that hold elements i…i+3 of x, as loaded (the first n of

@@ -1,0 +1,103 @@
+// la.state = 3: seg_state2.wgsl with the next tile's k and v loaded into registers while this tile
+// computes (seg_out4.wgsl's prefetch). A tile holds at most 2·NT vec4 blocks of each (the
+// planner's NT ≥ ⌈TT·K4 / 2⌉, ⌈TT·V4 / 2⌉), so every invocation fetches blocks lid and lid + NT of
+// each as storage words (raw4_*, in flight until used) right after the barrier that publishes
+// this tile, and after the tile's last barrier unpacks them (φ, bounds) into sK, sV. The barriers
+// per tile stay two. Everything else is unchanged.
+override TT: u32 = 32;  // tokens per workgroup-memory tile
+override SEGT: u32 = 4096;  // tokens per segment
+override NT: u32 = 256;  // invocations (≥ K4·V4, ≥ K4, ≥ ⌈TT·K4 / 2⌉, ≥ ⌈TT·V4 / 2⌉)
+override K4: u32 = 16;
+override V4: u32 = 16;
+// ws slots per segment: 1 in mode fwd; with STATES the chunks per segment (seg_state.wgsl).
+override CPS: u32 = 1;
+
+var<workgroup> sK: array<vec4f, TT * K4>;  // φ(k) [TT][K4]
+var<workgroup> sV: array<vec4f, TT * V4>;  // v [TT][V4]
+
+// Blocks lid and lid + NT of a tile's k (row length K) and v (V) tiles, as loaded.
+struct Fetch {
+  k0: Raw4,
+  k1: Raw4,
+  v0: Raw4,
+  v1: Raw4,
+}
+
+// Issues the loads of the blocks lid and lid + NT of the tile of len tokens from t0.
+fn fetch(bh: u32, t0: u32, len: u32, lid: u32) -> Fetch {
+  var f: Fetch;
+  if (lid < TT * K4) {
+    let b = blk(bh, t0, len, lid, K4, K);
+    f.k0 = raw4_k(b.i, b.n);
+  }
+  if (lid + NT < TT * K4) {
+    let b = blk(bh, t0, len, lid + NT, K4, K);
+    f.k1 = raw4_k(b.i, b.n);
+  }
+  if (lid < TT * V4) {
+    let b = blk(bh, t0, len, lid, V4, V);
+    f.v0 = raw4_v(b.i, b.n);
+  }
+  if (lid + NT < TT * V4) {
+    let b = blk(bh, t0, len, lid + NT, V4, V);
+    f.v1 = raw4_v(b.i, b.n);
+  }
+  return f;
+}
+
+@compute @workgroup_size(NT)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.x;
+  let bh = wid.y;
+  let tbeg = seg * SEGT;
+  let tend = min(tbeg + SEGT, p.T);
+  let isS = lid < K4 * V4;
+  let kr = lid / V4;
+  let c = lid % V4;
+  var s0 = vec4f(0.0);
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  var s3 = vec4f(0.0);
+  var z = vec4f(0.0);
+  var f = fetch(bh, tbeg, min(TT, tend - tbeg), lid);
+  for (var t0 = tbeg; t0 < tend; t0 += TT) {
+    let len = min(TT, tend - t0);
+    // This tile from the registers; the previous tile's last barrier is behind us.
+    if (lid < TT * K4) {
+      sK[lid] = cook_k(f.k0, blk(bh, t0, len, lid, K4, K));
+    }
+    if (lid + NT < TT * K4) {
+      sK[lid + NT] = cook_k(f.k1, blk(bh, t0, len, lid + NT, K4, K));
+    }
+    if (lid < TT * V4) {
+      sV[lid] = cook_v(f.v0, blk(bh, t0, len, lid, V4, V));
+    }
+    if (lid + NT < TT * V4) {
+      sV[lid + NT] = cook_v(f.v1, blk(bh, t0, len, lid + NT, V4, V));
+    }
+    workgroupBarrier();
+    if (t0 + TT < tend) { f = fetch(bh, t0 + TT, min(TT, tend - t0 - TT), lid); }
+    if (isS) {
+      for (var s = 0u; s < TT; s++) {
+        let kk = sK[s * K4 + kr];
+        let vv = sV[s * V4 + c];
+        s0 = fma(vec4f(kk.x), vv, s0);
+        s1 = fma(vec4f(kk.y), vv, s1);
+        s2 = fma(vec4f(kk.z), vv, s2);
+        s3 = fma(vec4f(kk.w), vv, s3);
+      }
+    }
+    if (lid < K4) {
+      for (var s = 0u; s < TT; s++) { z += sK[s * K4 + lid]; }
+    }
+    workgroupBarrier();
+  }
+  let base = (bh * p.NC + seg * CPS) * (K * V + K);
+  if (isS) {
+    st_srow(base, 4u * kr, c, s0);
+    st_srow(base, 4u * kr + 1u, c, s1);
+    st_srow(base, 4u * kr + 2u, c, s2);
+    st_srow(base, 4u * kr + 3u, c, s3);
+  }
+  if (lid < K4) { st_zblk(base, lid, z); }
+}
