@@ -19,7 +19,9 @@ export function describeCell(c: Cell): string {
   if (c.status !== "ok" || !c.stats) return `${c.status}${c.message ? `: ${c.message}` : ""}`;
   const s = c.stats;
   const half = ((s.ci95_ms[1] - s.ci95_ms[0]) / 2 / s.median_ms) * 100;
-  return `${s.median_ms.toPrecision(4)} ms ±${half.toFixed(1)}% (n=${s.n}, ${s.stop_reason})`;
+  return `${s.median_ms.toPrecision(4)} ms ±${half.toFixed(1)}% (n=${s.n}, ${s.stop_reason}${
+    s.steady === false ? ", unsteady" : ""
+  })`;
 }
 
 /** What a cell's wall time is guessed from: cells of one backend at one T cost alike (the same

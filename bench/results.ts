@@ -16,6 +16,13 @@ export type CellStatus = "ok" | "oom" | "error" | "timeout" | "skipped" | "incor
 export interface CellStats extends SampleStats {
   /** Why sampling stopped: ci_target, max_samples, time_cap. */
   stop_reason: string;
+  /**
+   * Optional (added in v1, absent in earlier runs): whether samples_ms passed the steadiness
+   * test (bench/stats.ts isSteady, tolerance max(2·ci_target, 2%)) when sampling stopped. A
+   * cell stops at ci_target only when it did; false means time_cap or max_samples came first.
+   * Absent below 4 samples.
+   */
+  steady?: boolean;
 }
 
 export interface Cell {

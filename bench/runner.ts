@@ -8,7 +8,7 @@ import { checkOutputs, checkPrefix, type Correctness } from "./correctness.ts";
 import { CHUNKED, type MatrixSpec, type PlannedCell } from "./matrix.ts";
 import { defaultParams, type OpRequest, opWork } from "./ops.ts";
 import type { Cell, CellStatus } from "./results.ts";
-import { relativeHalfWidth, summarize } from "./stats.ts";
+import { isSteady, relativeHalfWidth, summarize } from "./stats.ts";
 
 export async function runCell(
   backend: Backend,
@@ -78,7 +78,9 @@ export async function runCell(
     }
     const samples: number[] = [];
     const started = performance.now();
+    const steadyTol = Math.max(2 * spec.ci_target, 0.02);
     let stop = "";
+    let steady: boolean | undefined;
     for (let round = 0; !stop; round++) {
       const op = ops[round % ops.length];
       // Batches of up to 5, but no more than fit in the time cap left (a 30 s sample must not
@@ -89,8 +91,9 @@ export async function runCell(
       const fit = perSample > 0 ? Math.floor(leftMs / perSample) : 5;
       const batch = Math.max(1, Math.min(5, spec.max_samples - samples.length, fit));
       samples.push(...(await op.time({ cold, samples: batch, part })));
+      steady = isSteady(samples, steadyTol, batch);
       if (
-        samples.length >= spec.min_samples &&
+        samples.length >= spec.min_samples && steady !== false &&
         relativeHalfWidth(summarize(samples)) <= spec.ci_target
       ) {
         stop = "ci_target";
@@ -100,7 +103,7 @@ export async function runCell(
     const mem = backend.memory();
     const stats = summarize(samples);
     cell.samples_ms = samples;
-    cell.stats = { ...stats, stop_reason: stop };
+    cell.stats = { ...stats, stop_reason: stop, ...(steady === undefined ? {} : { steady }) };
     cell.memory = {
       peak_bytes: mem.peak_bytes,
       op_peak_bytes: opPeak,

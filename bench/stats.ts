@@ -84,3 +84,28 @@ export function summarize(samples: readonly number[]): SampleStats {
 export function relativeHalfWidth(s: SampleStats): number {
   return (s.ci95_ms[1] - s.ci95_ms[0]) / 2 / s.median_ms;
 }
+
+/**
+ * Whether the samples look like one steady state rather than a change of regime (a GPU still
+ * raising its clocks, or throttling): the medians of the first and second halves agree within
+ * `tol`, and no sample of the latest `recent` runs is faster than the median by more than
+ * `2·tol`. On an H100 through Vulkan, cold WebGPU samples of a 256K op read 17.4, 17.4, 15.8 ms,
+ * then 9.8 ms from the fourth on; another cell read 14.7 ms eight times, then 13.6 and 5.7. A
+ * CI of the median settles on either regime; this test does not. Slower outliers are ordinary
+ * noise (interrupts, contention) and only widen the CI; a faster one means the median is not yet
+ * what the hardware does. Undefined below 4 samples (a seconds-long op stopped by the time cap).
+ */
+export function isSteady(
+  samples: readonly number[],
+  tol: number,
+  recent: number,
+): boolean | undefined {
+  const n = samples.length;
+  if (n < 4) return undefined;
+  const half = Math.floor(n / 2);
+  const a = median(samples.slice(0, half));
+  const b = median(samples.slice(n - half));
+  const m = median(samples);
+  if (Math.abs(a - b) > tol * Math.min(a, b)) return false;
+  return Math.min(...samples.slice(Math.max(0, n - recent))) >= m * (1 - 2 * tol);
+}

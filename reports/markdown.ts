@@ -22,7 +22,8 @@ function entry(c: Cell | undefined): string {
     const mem = gib === undefined
       ? ""
       : ` (${gib >= 0.1 || gib === 0 ? gib.toFixed(2) : gib.toPrecision(2)})`;
-    return `${fmtMs(c.stats.median_ms)}${mem}`;
+    // † samples not steady when sampling stopped (stats.steady false): a change of regime.
+    return `${fmtMs(c.stats.median_ms)}${c.stats.steady === false ? "†" : ""}${mem}`;
   }
   return c.status === "oom" ? "OOM" : c.status;
 }
@@ -96,7 +97,10 @@ export function renderSummary(results: Results): string {
     (drift.length
       ? `, ${drift.filter((d) => !d.pass).length} of ${drift.length} drift checks failed`
       : "") +
-    ". Median ms of device-timed samples; – not run.",
+    ". Median ms of device-timed samples; – not run" +
+    (results.cells.some((c) => c.stats?.steady === false)
+      ? "; † samples not steady when sampling stopped (a change of regime: docs/bench.md)."
+      : "."),
     ...(results.run.unfinished
       ? [
         "",

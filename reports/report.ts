@@ -317,7 +317,9 @@ function cellRow(c: Cell, gpu: boolean): string {
     `<td class="n">${formatTokens(c.shape.T)}</td>` +
     (gpu ? `<td class="n">${c.gpu ? c.gpu.index : ""}</td>` : "") + `<td>${status}</td>` +
     `<td class="n">${s ? s.median_ms.toPrecision(4) : ""}</td><td class="n">${ci}</td>` +
-    `<td class="n">${s ? s.n : ""}</td><td>${s ? esc(s.stop_reason) : ""}</td>` +
+    `<td class="n">${s ? s.n : ""}</td><td>${
+      s ? esc(s.stop_reason + (s.steady === false ? ", unsteady" : "")) : ""
+    }</td>` +
     `<td class="n">${t ? (t.tokens_per_s / 1e6).toPrecision(4) : ""}</td>` +
     `<td class="n">${t ? t.tflops.toPrecision(3) : ""}</td>` +
     `<td class="n">${t ? t.gbps.toPrecision(4) : ""}</td>` +

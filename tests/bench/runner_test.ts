@@ -9,8 +9,12 @@ import { CpuBackend } from "../../bench/backends/cpu.ts";
 import { cellId, type MatrixSpec, type PlannedCell, profileSpec } from "../../bench/matrix.ts";
 import { runCell } from "../../bench/runner.ts";
 
-/** The cpu backend, but every prepared op reports `runMs` per timed run; counts what ran. */
-function clocked(runMs: number) {
+/**
+ * The cpu backend, but every prepared op reports `runMs` per timed run (or `runMs(i)` for the
+ * i-th timed run of the cell, warm-up included); counts what ran.
+ */
+function clocked(runMs: number | ((i: number) => number)) {
+  const clock = typeof runMs === "number" ? () => runMs : runMs;
   const cpu = new CpuBackend();
   const seen = { prepared: 0, timedRuns: 0 };
   const backend: Backend = {
@@ -30,8 +34,9 @@ function clocked(runMs: number) {
         read: () => op.read(),
         inputs: (tokens) => op.inputs(tokens),
         time: (opts) => {
+          const first = seen.timedRuns;
           seen.timedRuns += opts.samples;
-          return Promise.resolve(Array(opts.samples).fill(runMs));
+          return Promise.resolve(Array.from({ length: opts.samples }, (_, i) => clock(first + i)));
         },
         dispose: () => op.dispose(),
       };
@@ -79,5 +84,46 @@ describe("runCell warm-up and input sets", () => {
     assert.equal(seen.prepared, 1);
     assert.equal(c.message, "1 of 2 input sets (one run takes 1.00 s)");
     assert.equal(seen.timedRuns, 1 + c.samples_ms.length);
+  });
+});
+
+describe("runCell stops at the CI target only on steady samples", () => {
+  // One input set and no warm-up beyond the gate, so run i ≥ 1 is sample i − 1.
+  const steadySpec: MatrixSpec = {
+    ...spec,
+    input_sets: 1,
+    warmup: 0,
+    warmup_min_s: 0,
+    min_samples: 10,
+    max_samples: 200,
+    time_cap_s: 60,
+  };
+
+  it("samples on past a change of regime until the halves agree (a GPU raising its clocks)", async () => {
+    // The H100's WebGPU cell: three samples at 17.4 ms, then 9.8 ms.
+    const { backend } = clocked((i) => (i <= 3 ? 17.4 : 9.8));
+    const c = await runCell(backend, cell, steadySpec, 7);
+    assert.equal(c.status, "ok", c.message);
+    assert.equal(c.stats?.stop_reason, "ci_target");
+    assert.equal(c.stats?.steady, true);
+    assert.equal(c.stats?.median_ms, 9.8);
+    assert.deepEqual(c.samples_ms.slice(0, 3), [17.4, 17.4, 17.4]);
+  });
+
+  it("does not stop on a CI that a late faster regime has not yet moved", async () => {
+    // Eight samples at 14.7 ms, then 5.7 ms: at 10 samples the median's CI is tight at 14.7.
+    const { backend } = clocked((i) => (i <= 9 ? 14.7 : 5.7));
+    const c = await runCell(backend, cell, steadySpec, 7);
+    assert.equal(c.stats?.stop_reason, "ci_target");
+    assert.equal(c.stats?.median_ms, 5.7);
+    assert.ok(c.samples_ms.length > 10, `stopped after ${c.samples_ms.length}`);
+  });
+
+  it("records steady false when the cap comes first", async () => {
+    // Alternating regimes never settle; stopped by max_samples.
+    const { backend } = clocked((i) => (Math.floor(i / 10) % 2 ? 5 : 10));
+    const c = await runCell(backend, cell, { ...steadySpec, max_samples: 40 }, 7);
+    assert.equal(c.stats?.stop_reason, "max_samples");
+    assert.equal(c.stats?.steady, false);
   });
 });

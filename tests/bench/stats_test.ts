@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   bootstrapMedianCI,
+  isSteady,
   median,
   quantile,
   relativeHalfWidth,
@@ -31,5 +32,18 @@ describe("stats", () => {
     assert.deepEqual(bootstrapMedianCI(tight), bootstrapMedianCI(tight));
     const w = (c: [number, number]) => c[1] - c[0];
     assert.ok(w(bootstrapMedianCI(loose)) > 10 * w(bootstrapMedianCI(tight)));
+  });
+});
+
+describe("isSteady", () => {
+  it("fails a change of regime, passes slow outliers, is undefined below 4 samples", () => {
+    const fast = Array(10).fill(9.8);
+    assert.equal(isSteady(fast, 0.02, 5), true);
+    assert.equal(isSteady([17.4, 17.4, 15.8, ...fast.slice(3)], 0.02, 5), false);
+    // A late faster regime the halves do not see yet.
+    assert.equal(isSteady([...Array(8).fill(14.7), 13.6, 5.7], 0.02, 5), false);
+    // Slower outliers are noise: they widen the CI, not the steadiness.
+    assert.equal(isSteady([...fast.slice(0, 9), 15], 0.02, 5), true);
+    assert.equal(isSteady([9.8, 9.8, 9.8], 0.02, 5), undefined);
   });
 });

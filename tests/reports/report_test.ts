@@ -131,5 +131,15 @@ describe("summary.md", () => {
     assert.match(md, /### gla · f32 · fwd\n[^#]*\| 64K \| incorrect \|/);
     assert.doesNotMatch(md, /### softmax/, "softmax only as the baselines");
     assert.match(md, /1 of 4 drift checks failed/);
+    assert.doesNotMatch(md, /†/, "no cell is unsteady");
+  });
+
+  it("marks a median whose samples were not steady with †, and says what it means", () => {
+    const r = fullRun();
+    const c = r.cells.find((c) => c.status === "ok" && c.stats && c.variant === "la")!;
+    c.stats = { ...c.stats!, steady: false };
+    const md = renderSummary(r);
+    assert.match(md, /\| [\d.]+† \(/);
+    assert.match(md, /† samples not steady when sampling stopped/);
   });
 });
