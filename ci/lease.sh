@@ -96,13 +96,13 @@ sweep() {
     --mode fwdbwd --grid '{"la.bwd_d":[8,16],"gla.bwd_d":[8,16]}' "$T"
 }
 
-ab() { # the kernels behind version knobs, 2 (the candidate) against 1 (the default)
+ab() { # the kernels behind version knobs: each candidate against version 1, every knob set
   local T
   T=$(tokens "${1:-1M}")
   step ab-deltanet 150 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
     --mode fwdbwd --grid '{"deltanet.bwd_seg":[2,1]}' 262144 "$T"
   step ab-deltanet-rec 60 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
-    --mode fwdbwd --grid '{"deltanet.rec":[2,1]}' 262144
+    --mode fwdbwd --grid '{"deltanet.rec":[2,1],"deltanet.bwd_seg":[1]}' 262144
   step ab-fwd-seg 60 $DENO run -A kernels/webgpu/prof.ts --variant la,gla --dtype bf16 \
     --mode fwdbwd --grid '{"la.fwd_seg":[2,1],"gla.fwd_seg":[2,1]}' 262144 "$T"
   step ab-la-out 50 $DENO run -A kernels/webgpu/prof.ts --variant la --dtype bf16 \

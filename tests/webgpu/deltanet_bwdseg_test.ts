@@ -6,7 +6,9 @@
  * the chunk count and a partial last chunk, one chunk per segment, B·H > 1, K ≠ V, K, V, C not
  * multiples of 4, several value-column tiles, Mᵀ streamed in slices, qk_l2norm on and off, with
  * and without h0. Chunk sizes ≤ 32 so every case fits lavapipe's 32 KiB of workgroup memory.
- * Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
+ * Both runs set deltanet.rec to 1 (versionTune). And the knob's rules: unset 2 where the
+ * segmented tiles fit, else 1; only 1 or 2; 2 asked for never falls back (Unsupported naming the
+ * knob). Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -17,8 +19,9 @@ import {
   deltaFwdbwdInputs as inputs,
   deltaFwdbwdRequest as request,
   fwdbwdVersionTests,
+  versionTune,
 } from "./deltanet_cases.ts";
-import type { Backend } from "../../bench/backends/backend.ts";
+import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import type { Inputs } from "../../bench/ops.ts";
 import { deltanetChunk } from "../../kernels/webgpu/deltanet/chunk_fwd.ts";
 import type { DeviceLimits } from "../../kernels/webgpu/kernel.ts";
@@ -82,8 +85,9 @@ const CASES: DeltaCase[] = [
 ];
 
 /**
- * Every output of one fwdbwd run under the case's tiles and deltanet.bwd_seg = `bwdSeg`, after
- * checking the plan took the segmented passes (1) or the sequential ones (0).
+ * Every output of one fwdbwd run under the case's tiles, deltanet.bwd_seg = `bwdSeg` and
+ * deltanet.rec = 1, after checking the plan took the segmented passes (2) or the sequential ones
+ * (1).
  */
 async function run(
   be: Backend,
@@ -93,7 +97,7 @@ async function run(
   bwdSeg: 1 | 2,
 ): Promise<Record<string, ArrayLike<number>>> {
   const req = request(c);
-  return await withTune({ ...c.tune, "deltanet.bwd_seg": bwdSeg }, async () => {
+  return await withTune({ ...c.tune, ...versionTune("deltanet.bwd_seg", bwdSeg) }, async () => {
     const plan = deltanetChunk.plan(req, dtype, be.info().limits as DeviceLimits);
     if (bwdSeg === 2) {
       assert.ok(plan.seg?.bwd, "the segmented passes must fit");
@@ -111,15 +115,42 @@ if (backend) {
   const be = backend;
   after(() => be.close());
   describe("webgpu deltanet segmented fwdbwd (bwd_seg 2) vs fp64 oracle and bwd_seg 1", () => {
-    it("bwd_seg is 1 unless set, and only 1 or 2", async () => {
+    it("bwd_seg unset is 2 where it tiles, else 1; only 1 or 2; 2 asked never falls back", async () => {
       const c = CASES[0];
       const limits = be.info().limits as DeviceLimits;
       await withTune(c.tune, () => {
-        assert.equal(deltanetChunk.plan(request(c), "f32", limits).seg, undefined);
+        assert.ok(deltanetChunk.plan(request(c), "f32", limits).seg?.bwd);
+        // Mode fwd plans its segmented forward without the knob.
+        const fwd = deltanetChunk.plan({ ...request(c), mode: "fwd" }, "f32", limits);
+        assert.ok(fwd.seg && !fwd.seg.bwd);
         return Promise.resolve();
       });
-      await withTune({ "deltanet.bwd_seg": 3 }, () => {
-        assert.throws(() => deltanetChunk.plan(request(c), "f32", limits), /1 or 2/);
+      for (const bad of [3, 4]) {
+        for (const mode of ["fwd", "fwdbwd"] as const) {
+          await withTune({ "deltanet.bwd_seg": bad }, () => {
+            assert.throws(
+              () => deltanetChunk.plan({ ...request(c), mode }, "f32", limits),
+              new RegExp(`LAB_WEBGPU_TUNE deltanet\\.bwd_seg must be 1 or 2, got ${bad}`),
+            );
+            return Promise.resolve();
+          });
+        }
+      }
+      // Workgroup memory too small for bwd_seg.wgsl's tile (448 B here at its narrowest), while
+      // the sequential plan still fits (chunk_prep.wgsl's 320 B).
+      const small = { ...c, shape: { ...c.shape, K: 8, V: 8 }, chunk: 4 };
+      const tiny = { ...limits, maxComputeWorkgroupStorageSize: 400 };
+      assert.equal(deltanetChunk.plan(request(small), "f32", tiny).seg, undefined);
+      await withTune({ "deltanet.bwd_seg": 1 }, () => {
+        assert.equal(deltanetChunk.plan(request(small), "f32", tiny).seg, undefined);
+        return Promise.resolve();
+      });
+      await withTune({ "deltanet.bwd_seg": 2 }, () => {
+        assert.throws(() => deltanetChunk.plan(request(small), "f32", tiny), (e) => {
+          assert.ok(e instanceof Unsupported, String(e));
+          assert.match(e.message, /bwd_cols tile.*deltanet\.bwd_seg=2/s);
+          return true;
+        });
         return Promise.resolve();
       });
     });

@@ -4,9 +4,11 @@
  * deltanet.rec = 1 (chunk_rec.wgsl, bwd_rec.wgsl), in every storage dtype: chunk sizes 16 to 64,
  * T not a multiple of the chunk, B·H > 1, K ≠ V, K, V not multiples of 4, value slices that end
  * inside an invocation's four columns and past them, K > C, qk_l2norm on and off, with and without
- * h0. Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
+ * h0. Both runs set deltanet.bwd_seg to 1, so that the sequential passes run (versionTune). And
+ * the knob's rules: unset 2 (rec 2 tiles wherever rec 1 does: the same workgroup size and memory),
+ * only 1 or 2. Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
-import { after, describe } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { runOutputs, withTune } from "./compare.ts";
 import { webgpuOrReport } from "./adapter.ts";
@@ -15,6 +17,7 @@ import {
   deltaFwdbwdInputs,
   deltaFwdbwdRequest,
   fwdbwdVersionTests,
+  versionTune,
 } from "./deltanet_cases.ts";
 import type { Backend } from "../../bench/backends/backend.ts";
 import type { Inputs, OpRequest } from "../../bench/ops.ts";
@@ -71,7 +74,10 @@ const request = (c: Omit<DeltaCase, "tune">) => deltaFwdbwdRequest({ ...c, tune:
 const inputs = (c: Omit<DeltaCase, "tune">, seed: number) =>
   deltaFwdbwdInputs({ ...c, tune: {} }, seed);
 
-/** Every output of one fwdbwd run under deltanet.rec = `rec`, after checking the plan took it. */
+/**
+ * Every output of one fwdbwd run under deltanet.rec = `rec` and deltanet.bwd_seg = 1, after
+ * checking the plan took the sequential passes at that version.
+ */
 async function run(
   be: Backend,
   req: OpRequest,
@@ -79,9 +85,10 @@ async function run(
   dtype: "f32" | "f16" | "bf16",
   rec: number,
 ): Promise<Record<string, ArrayLike<number>>> {
-  return await withTune({ "deltanet.rec": rec }, async () => {
-    const limits = be.info().limits as DeviceLimits;
-    assert.equal(deltanetChunk.plan(req, dtype, limits).rec, rec);
+  return await withTune(versionTune("deltanet.rec", rec), async () => {
+    const plan = deltanetChunk.plan(req, dtype, be.info().limits as DeviceLimits);
+    assert.equal(plan.rec, rec);
+    assert.equal(plan.seg, undefined, "the sequential passes must run");
     return await runOutputs(be, req, x, dtype);
   });
 }
@@ -90,6 +97,37 @@ if (backend) {
   const be = backend;
   after(() => be.close());
   describe("webgpu deltanet rec v2 (fwdbwd) vs fp64 oracle and rec v1", () => {
+    it("rec unset is 2, with or without the segmented passes; only 1 or 2", async () => {
+      const limits = be.info().limits as DeviceLimits;
+      for (const c of CASES) {
+        await withTune({ "deltanet.bwd_seg": 1 }, () => {
+          const plan = deltanetChunk.plan(request(c), "f32", limits);
+          assert.equal(plan.rec, 2, c.name);
+          assert.equal(plan.seg, undefined, c.name);
+          return Promise.resolve();
+        });
+      }
+      // Unset both: rec is still 2 where bwd_seg 2's tiles fit (the first case) and where
+      // they do not (workgroup memory for the sequential passes only, as in
+      // deltanet_bwdseg_test.ts), where rec 2 runs.
+      const plan = deltanetChunk.plan(request(CASES[0]), "f32", limits);
+      assert.equal(plan.rec, 2);
+      assert.ok(plan.seg?.bwd, "the segmented passes must fit");
+      const small = { ...CASES[0], shape: { ...CASES[0].shape, K: 8, V: 8 }, chunk: 4 };
+      const tiny = { ...limits, maxComputeWorkgroupStorageSize: 400 };
+      const seq = deltanetChunk.plan(request(small), "f32", tiny);
+      assert.equal(seq.seg, undefined);
+      assert.equal(seq.rec, 2);
+      for (const bad of [3, 4]) {
+        await withTune({ "deltanet.rec": bad }, () => {
+          assert.throws(
+            () => deltanetChunk.plan(request(CASES[0]), "f32", limits),
+            new RegExp(`LAB_WEBGPU_TUNE deltanet\\.rec must be 1 or 2, got ${bad}`),
+          );
+          return Promise.resolve();
+        });
+      }
+    });
     fwdbwdVersionTests(be, CASES, {
       knob: "deltanet.rec",
       seed: SEED,

@@ -11,10 +11,16 @@
  * Backward in two more (the forward keeps N and each chunk's starting S for it):
  *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
  *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ.
- * `deltanet.rec` = 2 takes chunk_rec2.wgsl and bwd_rec2.wgsl for passes 2 and 3.
- * `deltanet.bwd_seg` = 2 runs fwdbwd segmented too: pass 2 as mode fwd's segment passes, whose
- * seg_out also writes the per-chunk states and V_new, and pass 3 as segment passes over dS
- * (seg_fwd.ts), leaving pass 4 the same workspace; where their tiles do not fit, passes 2 and 3.
+ * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the newest that tiles the request; set,
+ * that version or Unsupported naming the knob): `deltanet.rec` 2 (the default) takes
+ * chunk_rec2.wgsl and bwd_rec2.wgsl for passes 2 and 3 wherever they run, 1 chunk_rec.wgsl and
+ * bwd_rec.wgsl; `deltanet.bwd_seg` 2 (the default where its tiles fit) runs fwdbwd segmented too:
+ * pass 2 as mode fwd's segment passes, whose seg_out also writes the per-chunk states and V_new,
+ * and pass 3 as segment passes over dS (seg_fwd.ts), leaving pass 4 the same workspace; 1 (and
+ * unset, where the segmented tiles do not fit) passes 2 and 3. On an H100 (B1 H8 K=V=64 bf16
+ * fwdbwd, prof.ts hot medians, session 6): rec 2 vs 1 at 256K 738.8 vs 1,061.3 ms (rec 159 vs 308,
+ * bwd rec 229 vs 403); bwd_seg 2 vs 1 392.4 vs 1,061.5 ms at 256K, and bwd_seg 2 1,591 ms at 1M
+ * (the old default path's full-run cell at 1M: 12,590 ms).
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { OpRequest } from "../../../bench/ops.ts";
@@ -27,6 +33,7 @@ import {
   layoutFor,
   type Pass,
   type Plan,
+  planVersion,
   settled,
   type Storage,
   tuned,
@@ -111,27 +118,42 @@ export function planPrep2(
 }
 
 /**
- * The sequential passes' version (`deltanet.rec`): 1 chunk_rec.wgsl and bwd_rec.wgsl, 2 their
- * rewrites with the register tiles in named vec4s; 1 until 2 is timed on a GPU.
+ * The sequential passes' version (`deltanet.rec`, planVersion): 1 chunk_rec.wgsl and
+ * bwd_rec.wgsl, 2 their rewrites with the register tiles in named vec4s. Version 2 tiles wherever
+ * 1 does (the same workgroup size and memory), so unset it is always 2. Read in every plan, so
+ * that a bad value always throws; where the segmented passes run instead (mode fwd, or fwdbwd
+ * with `deltanet.bwd_seg` 2) neither version's kernels run.
  */
 export function recVersion(): 1 | 2 {
-  const version = tuned("deltanet.rec", 1);
-  if (version !== 1 && version !== 2) {
-    throw new Error(`LAB_WEBGPU_TUNE deltanet.rec must be 1 or 2, got ${version}`);
-  }
-  return version;
+  return planVersion("deltanet.rec", 2, (v) => v as 1 | 2);
 }
 
 /**
- * Whether fwdbwd runs passes 2 and 3 segmented (`deltanet.bwd_seg`): 1 the sequential passes,
- * 2 the segmented ones; 1 until 2 is timed on a GPU.
+ * fwdbwd's state passes under the `deltanet.bwd_seg` knob (planVersion): 1 the sequential passes
+ * 2 and 3 (undefined), 2 the segmented ones (seg_fwd.ts with the dS walk), `planDeltaSeg` tiling
+ * them. Unset, 2 wherever those tiles fit the device, else 1. Asked for, 2 rethrows the segmented
+ * planner's Unsupported with the knob named, so that an A/B never times passes 2 and 3 under the
+ * name 2. Read in every mode, so that a bad value always throws; mode fwd gets undefined (its
+ * segmented forward is planned without the knob).
  */
-export function bwdSegVersion(): 1 | 2 {
-  const version = tuned("deltanet.bwd_seg", 1);
-  if (version !== 1 && version !== 2) {
-    throw new Error(`LAB_WEBGPU_TUNE deltanet.bwd_seg must be 1 or 2, got ${version}`);
-  }
-  return version;
+export function planBwdSeg(
+  req: OpRequest,
+  C: number,
+  NC: number,
+  limits: DeviceLimits,
+): DeltaSeg | undefined {
+  return planVersion("deltanet.bwd_seg", 2, (v) => {
+    if (v === 1 || req.mode !== "fwdbwd") return undefined;
+    try {
+      return planDeltaSeg(req, C, NC, limits, true);
+    } catch (e) {
+      if (!(e instanceof Unsupported)) throw e;
+      throw new Unsupported(
+        `${e.message} (deltanet.bwd_seg=2 runs fwdbwd's state passes segmented and does not ` +
+          `fall back; deltanet.bwd_seg=1 runs passes 2 and 3)`,
+      );
+    }
+  });
 }
 
 interface DeltaPlan extends Plan {
@@ -141,7 +163,7 @@ interface DeltaPlan extends Plan {
   prepWG: number;
   recWG: number;
   rec: 1 | 2;
-  /** The segmented passes' tiles (mode fwd, or fwdbwd with bwd_seg = 2, where they fit). */
+  /** The segmented passes' tiles (mode fwd where they fit, fwdbwd with bwd_seg 2). */
   seg?: DeltaSeg;
   /** chunk_prep2.wgsl's constants when the segmented forward takes it (deltanet.prep = 2). */
   prep2?: Record<string, number>;
@@ -195,16 +217,16 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
         wsy: 3 * rows * K,
       });
     }
-    let seg: DeltaSeg | undefined;
     const bwd = req.mode === "fwdbwd";
-    if (!bwd || bwdSegVersion() === 2) {
+    let seg = planBwdSeg(req, C, NC, limits);
+    if (!bwd) {
       try {
-        seg = planDeltaSeg(req, C, NC, limits, bwd);
-        workspace.wsg = segWorkspace(seg, req);
+        seg = planDeltaSeg(req, C, NC, limits);
       } catch (e) {
         if (!(e instanceof Unsupported)) throw e;
       }
     }
+    if (seg) workspace.wsg = segWorkspace(seg, req);
     // fwdbwd keeps chunk_prep.wgsl, the only prep that leaves N for the backward.
     const prep2 = seg && !bwd ? planPrep2(req, C, limits) : undefined;
     return { dtype, C, NC, prepWG, recWG, rec: recVersion(), workspace, seg, prep2 };

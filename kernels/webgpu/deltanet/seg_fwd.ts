@@ -7,9 +7,11 @@
  *   3. seg_scan.wgsl   — per (value-column block, head): S at each segment start from h0 (NSEG
  *                        steps, not NC), final_state at the end;
  *   4. seg_out.wgsl    — per (segment, head, value-column tile): O for the segment's chunks.
- * Only the workspace wsg [B·H, NSEG, K, K+V] f32 is added to the prep's. fwdbwd keeps the
- * sequential passes unless `deltanet.bwd_seg` is 2; then seg_out also writes the per-chunk states
- * and V_new the backward reads, and the backward's dS walk is segmented the same way:
+ * Only the workspace wsg [B·H, NSEG, K, K+V] f32 is added to the prep's. fwdbwd runs them too
+ * under `deltanet.bwd_seg` 2 (chunk_fwd.ts planBwdSeg: the default wherever these tiles fit; 1,
+ * or unset where they do not, keeps the sequential passes); then seg_out also writes the
+ * per-chunk states and V_new the backward reads, and the backward's dS walk is segmented the same
+ * way:
  *   5. bwd_seg.wgsl      — per (segment, head, value-column tile), chunks in reverse from dS = 0:
  *                          the segment's own term D_s of dS ↦ M_sᵀ dS + D_s, into wsg's B part;
  *   6. bwd_seg_scan.wgsl — per (value-column block, head): dS after each segment (NSEG steps in
@@ -54,8 +56,8 @@ const MAX_COLS = 64;
 
 /**
  * Tiles the segmented forward for chunk size C (NC chunks), and with `bwd` the segmented dS walk
- * too; throws Unsupported when a tile does not fit the device, and the caller keeps the
- * sequential passes.
+ * too; throws Unsupported when a tile does not fit the device: mode fwd then keeps pass 2, and
+ * fwdbwd passes 2 and 3 unless `deltanet.bwd_seg` 2 was asked for (planBwdSeg).
  */
 export function planDeltaSeg(
   req: OpRequest,
