@@ -327,10 +327,16 @@ export function scopeTune(tune: Record<string, number>): () => void {
 /**
  * The version of a kernel a planner runs under the knob `key` (versions 1…`newest`): the asked
  * one when the knob is set, and then `plan` of a version that cannot tile the request throws
- * Unsupported, so that an A/B never times one kernel under another's name. Unset, the newest
- * version that tiles it: each older one is tried in turn after an Unsupported.
+ * Unsupported, so that an A/B never times one kernel under another's name. Unset, version
+ * `preferred` (default `newest`; a candidate not yet timed on a GPU sits above it) or, after an
+ * Unsupported, each older one in turn.
  */
-export function planVersion<P>(key: string, newest: number, plan: (version: number) => P): P {
+export function planVersion<P>(
+  key: string,
+  newest: number,
+  plan: (version: number) => P,
+  preferred = newest,
+): P {
   const asked = tuned(key, 0);
   if (asked !== 0) {
     if (asked > newest) {
@@ -340,7 +346,7 @@ export function planVersion<P>(key: string, newest: number, plan: (version: numb
     }
     return plan(asked);
   }
-  for (let v = newest;; v--) {
+  for (let v = preferred;; v--) {
     try {
       return plan(v);
     } catch (e) {
