@@ -150,6 +150,7 @@ describe("ci/lease.sh", () => {
       assert.deepEqual(budgets.map((m) => m[1]), [
         "ab-deltanet",
         "ab-deltanet-rec",
+        "ab-deltanet-grad",
         "ab-fwd-seg",
         "ab-la-out",
         "ab-rmt",

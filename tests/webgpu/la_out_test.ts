@@ -1,13 +1,14 @@
 /**
- * The candidates of la's segmented forward passes (kernels/webgpu/la/seg_fwd.ts): `la.out` 2–5
- * (seg_out2–5.wgsl) and `la.state` 2, 3 (seg_state2–3.wgsl), each against the fp64 oracle and against
+ * The candidates of la's segmented forward passes (kernels/webgpu/la/seg_fwd.ts): `la.out` 2–6
+ * (seg_out2–6.wgsl) and `la.state` 2, 3 (seg_state2–3.wgsl), each against the fp64 oracle and against
  * the default passes (`la.out` = `la.state` = 1), in every storage dtype, with normalize on and
  * off, with and without h0/z0, in mode fwd and in fwdbwd with the segmented forward (`la.fwd_seg`
  * = 2, seg_out's STATES; every gradient checked, as the backward reads the per-chunk states the
  * walk leaves). Shapes: several segments per head with T not a multiple of the step, chunk or
  * segment, B·H > 1, odd K, odd V (bf16 refuses it), steps shorter than a chunk, seg_out4 with two
  * prefetched blocks per invocation and with more invocations than version 1, and K = V = 64.
- * Also the knobs' rules: unset, the newest version that tiles; bad values refused; asked for, a
+ * Also the knobs' rules: unset, the newest timed version that tiles (la.out 6, untimed, only when
+ * asked for); bad values refused; asked for, a
  * candidate that cannot tile a shape version 1 tiles refused with Unsupported naming its knob. Outputs are poisoned first. Same
  * adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
@@ -52,6 +53,8 @@ const CANDIDATES: Version[] = [
   { name: "la.out 3", tune: { "la.out": 3, "la.state": 1 } },
   { name: "la.out 4", tune: { "la.out": 4, "la.state": 1 } },
   { name: "la.out 5", tune: { "la.out": 5, "la.state": 1 } },
+  // 8×4 output tiles; steps of 4 and 12 (case 1, case 3 fwd) leave a half O row block.
+  { name: "la.out 6", tune: { "la.out": 6, "la.state": 1 } },
   { name: "la.state 2", tune: { "la.out": 1, "la.state": 2 } },
   { name: "la.state 3", tune: { "la.out": 1, "la.state": 3 } },
 ];
@@ -193,22 +196,23 @@ if (backend) {
   const offered = be.impls().find((i) => i.variant === "la" && i.impl === "chunk")!.dtypes;
 
   describe("webgpu la segmented forward candidates (la.out, la.state)", () => {
-    it("la.out and la.state unset are the newest that tiles; bad values refused; asked for, never fall back", async () => {
+    it("la.out and la.state unset are the newest timed that tiles; bad values refused; asked for, never fall back", async () => {
       const c = CASES[0];
       const req = request(c, "fwd", true);
       await withTune(c.tune, () => {
         assert.deepEqual(planLaSeg(req, "f32", limits).versions, { out: 5, state: 3 });
         return Promise.resolve();
       });
-      for (const [key, bad] of [["la.out", 6], ["la.state", 4]] as const) {
+      for (const [key, bad] of [["la.out", 7], ["la.state", 4]] as const) {
         await withTune({ [key]: bad }, () => {
           assert.throws(() => planLaSeg(req, "f32", limits), new RegExp(`${key} must be`));
           return Promise.resolve();
         });
       }
-      // Version 1 fits these limits at steps of 4; the padded rows of 3–5 (K=V=16: 80 B more),
-      // the invocations of 4 (K=64, V=4: 32 against 16) and of 5 (K=64, V=4: 17; K=V=16: 20)
-      // do not. Unset, the newest version that tiles each (in the last column).
+      // Version 1 fits these limits at steps of 4; the padded rows of 3–6 (K=V=16: 80 B more),
+      // the invocations of 4 (K=64, V=4: 32 against 16) and of 5 and 6 (K=64, V=4: 17;
+      // K=V=16: 20) do not. Unset, the newest version that tiles each (in the last column): never
+      // 6, which runs only when asked for.
       const small: Shape = { B: 1, T: 64, H: 1, K: 16, V: 16, M: 0 };
       const one = await withTune(
         { "la.sub": 4, "la.out": 1 },
@@ -224,6 +228,9 @@ if (backend) {
         [4, narrow, few, 3],
         [5, narrow, few, 3],
         [5, small, few, 4],
+        [6, small, tight, 2],
+        [6, narrow, few, 3],
+        [6, small, few, 4],
       ] as const;
       for (const [out, shape, lim, newest] of refused) {
         await withTune({ "la.out": 1 }, () => {

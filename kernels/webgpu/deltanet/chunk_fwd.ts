@@ -10,7 +10,8 @@
  * the device.
  * Backward in two more (the forward keeps N and each chunk's starting S for it):
  *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
- *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ.
+ *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ (`deltanet.grad` 2:
+ *      bwd_grad2.wgsl, the same math as tiled products in workgroup memory; see planGrad).
  * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the newest that tiles the request; set,
  * that version or Unsupported naming the knob): `deltanet.rec` 2 (the default) takes
  * chunk_rec2.wgsl and bwd_rec2.wgsl for passes 2 and 3 wherever they run, 1 chunk_rec.wgsl and
@@ -156,6 +157,53 @@ export function planBwdSeg(
   });
 }
 
+/** bwd_grad2.wgsl's invocations: one 4×4 tile of every C×C, C×K and C×V output each. */
+const GRAD2_WG = 256;
+
+/**
+ * `bwd grad`'s version (`deltanet.grad`, planVersion with preferred 1, since version 2 has not
+ * been timed on a GPU): 1 (and unset) bwd_grad.wgsl, undefined; 2 bwd_grad2.wgsl, its override
+ * constants. Version 2 needs one tile per invocation (⌈C/4⌉·max(⌈C/4⌉, ⌈K/4⌉, ⌈V/4⌉) ≤ 256, so
+ * C, K, V ≤ 64) and two slots of SL vec4s of workgroup memory (32 KiB at C = K = V = 64); asked
+ * for where that does not fit it throws Unsupported naming the knob. Read in every mode, so that
+ * a bad value always throws; mode fwd gets undefined (no backward).
+ */
+export function planGrad(
+  req: OpRequest,
+  C: number,
+  limits: DeviceLimits,
+): Record<string, number> | undefined {
+  return planVersion("deltanet.grad", 2, (v) => {
+    if (v === 1 || req.mode !== "fwdbwd") return undefined;
+    const { K, V } = req.shape;
+    const RT = Math.ceil(C / 4), RK = Math.ceil(K / 4), RV = Math.ceil(V / 4);
+    const R = Math.max(RT, RK, RV);
+    // Operands of up to 4R rows of R vec4s; after the products, the row sums (5 vec4s per C×K
+    // tile, one per C×C tile, four per row group) span both slots.
+    const SL = Math.max(4 * R * R, Math.ceil((5 * RT * RK + RT * RT + 4 * RT) / 2));
+    const WG = GRAD2_WG;
+    const maxInv = Math.min(
+      limits.maxComputeInvocationsPerWorkgroup,
+      limits.maxComputeWorkgroupSizeX,
+    );
+    const shared = 2 * 16 * SL;
+    const why = RT * R > WG
+      ? `chunk_size=${C}, K=${K}, V=${V} need ${RT * R} tiles per workgroup of ${WG} (C, K, V ≤ 64)`
+      : WG > maxInv
+      ? `needs ${WG} invocations per workgroup (limit ${maxInv})`
+      : shared > limits.maxComputeWorkgroupStorageSize
+      ? `chunk_size=${C}, K=${K}, V=${V} need ${shared} bytes of workgroup memory, limit ${limits.maxComputeWorkgroupStorageSize}`
+      : "";
+    if (why) {
+      throw new Unsupported(
+        `webgpu deltanet/chunk: deltanet.grad=2 (bwd_grad2.wgsl) ${why}; it does not fall back ` +
+          `(deltanet.grad=1 runs bwd_grad.wgsl)`,
+      );
+    }
+    return { WG, RT, RK, RV, SL };
+  }, 1);
+}
+
 interface DeltaPlan extends Plan {
   dtype: Storage;
   C: number;
@@ -167,6 +215,8 @@ interface DeltaPlan extends Plan {
   seg?: DeltaSeg;
   /** chunk_prep2.wgsl's constants when the segmented forward takes it (deltanet.prep = 2). */
   prep2?: Record<string, number>;
+  /** bwd_grad2.wgsl's constants when `bwd grad` takes it (deltanet.grad = 2). */
+  grad2?: Record<string, number>;
 }
 
 export const deltanetChunk: KernelBuilder<DeltaPlan> = {
@@ -207,15 +257,16 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
       wsu: rows * V,
       wsp: rows * C,
     };
+    const grad2 = planGrad(req, C, limits);
     if (req.mode === "fwdbwd") {
       Object.assign(workspace, {
         wsn: rows * C,
         wss: 4 * B * H * NC * K * V,
         wsds: 4 * B * H * NC * K * V,
         wsdv: rows * V,
-        wsx: 3 * rows * C,
-        wsy: 3 * rows * K,
       });
+      // bwd_grad.wgsl's per-chunk scratch; bwd_grad2.wgsl keeps its intermediates on chip.
+      if (!grad2) Object.assign(workspace, { wsx: 3 * rows * C, wsy: 3 * rows * K });
     }
     const bwd = req.mode === "fwdbwd";
     let seg = planBwdSeg(req, C, NC, limits);
@@ -229,7 +280,7 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
     if (seg) workspace.wsg = segWorkspace(seg, req);
     // fwdbwd keeps chunk_prep.wgsl, the only prep that leaves N for the backward.
     const prep2 = seg && !bwd ? planPrep2(req, C, limits) : undefined;
-    return { dtype, C, NC, prepWG, recWG, rec: recVersion(), workspace, seg, prep2 };
+    return { dtype, C, NC, prepWG, recWG, rec: recVersion(), workspace, seg, prep2, grad2 };
   },
   async build(device, plan, req, has) {
     const layout = layoutFor(device, "deltanet/chunk", BIND);
@@ -282,6 +333,8 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
     const BH = req.shape.B * req.shape.H;
     const prepConsts = { WG: plan.prepWG, DM: Math.max(K, V) };
     const bwd = req.mode === "fwdbwd";
+    const gradPass = () =>
+      plan.grad2 ? make("bwd_grad2", plan.grad2) : make("bwd_grad", { WG: 256 });
     // flags: bit 0 l2-normalize q, k; bit 2 keep N and the chunk states for the backward.
     const flags = (req.params.qk_l2norm ? 1 : 0) | (bwd ? 4 : 0);
     if (plan.seg) {
@@ -294,7 +347,7 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
         )
         : await make("chunk_prep", prepConsts);
       const passes = await segPasses(plan.seg, BH, prep, make);
-      const grad = bwd ? await make("bwd_grad", { WG: 256 }) : undefined;
+      const grad = bwd ? await gradPass() : undefined;
       return {
         layout,
         bindings: BIND,
@@ -317,9 +370,7 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
     const [prep, rec, bwdRec, bwdGrad] = await settled([
       make("chunk_prep", prepConsts),
       sequential("chunk_rec", ["wsu", "wss", "final_state"]),
-      ...(bwd
-        ? [sequential("bwd_rec", ["wsds", "wsdv", "dh0"]), make("bwd_grad", { WG: 256 })]
-        : []),
+      ...(bwd ? [sequential("bwd_rec", ["wsds", "wsdv", "dh0"]), gradPass()] : []),
     ]);
     const backward = bwd
       ? [

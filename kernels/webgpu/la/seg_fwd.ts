@@ -9,12 +9,14 @@
  * unless `la.fwd_seg` is 2: then the same three passes run with `states` (ws one slot per chunk,
  * segment s in chunk slot s·cps, Params.NC = chunks) and seg_out's STATES also writes every
  * chunk's starting state and key sum, what chunk_scan.wgsl leaves over the per-chunk passes.
- * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the newest that tiles the shape): `la.out`
- * picks pass 3, 1 seg_out.wgsl, 2 seg_out2.wgsl (its loaders: whole-word loads, no run-time
+ * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the newest timed version that tiles the
+ * shape): `la.out` picks pass 3, 1 seg_out.wgsl, 2 seg_out2.wgsl (its loaders: whole-word loads, no run-time
  * vector component writes), 3 seg_out3.wgsl (2 with padded workgroup rows against bank
  * conflicts), 4 seg_out4.wgsl (3 with the next step's q, k, v prefetched into registers), 5
  * seg_out5.wgsl (4 with the state owned by invocations after the O ones and updated in phase 2:
- * L4·V4 + K4·V4 invocations); `la.state` 2 takes seg_state2.wgsl (pass 1 with the same loaders),
+ * L4·V4 + K4·V4 invocations), 6 seg_out6.wgsl (5 with 8×4 output tiles: ⌈L/8⌉·V4 O invocations,
+ * each vec4 of S or V loaded feeds 8 rows; untimed on a GPU, so unset stays at 5 and 6 runs only
+ * when asked for); `la.state` 2 takes seg_state2.wgsl (pass 1 with the same loaders),
  * 3 seg_state3.wgsl (2 with the next tile's k, v prefetched into registers: at least
  * ⌈TT·max(K4, V4) / 2⌉ invocations). Asked for, a candidate that cannot tile a shape throws
  * Unsupported naming its knob. On an H100 (B1 H8 K=V=64, T=1M bf16, prof.ts hot medians,
@@ -64,7 +66,7 @@ export interface LaSegPlan extends Plan {
   versions: { out: OutVersion; state: StateVersion };
 }
 
-export type OutVersion = 1 | 2 | 3 | 4 | 5;
+export type OutVersion = 1 | 2 | 3 | 4 | 5 | 6;
 export type StateVersion = 1 | 2 | 3;
 
 /**
@@ -72,13 +74,16 @@ export type StateVersion = 1 | 2 | 3;
  * of φ(Q) and of the scores are padded to an odd number of vec4s, and φ(K) has one vec4 of padding
  * after every 4 rows (seg_out3.wgsl); version 4 has at least L·max(K4, V4)/2 invocations, so that
  * each prefetches at most two vec4s of q, k and v; version 5 has its state owners after the
- * L4·V4 O invocations (L4·V4 + K4·V4 at least).
+ * L4·V4 O invocations (L4·V4 + K4·V4 at least); version 6 has ⌈L/8⌉·V4 O invocations (8×4
+ * output tiles) in their place.
  */
 function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
   const l4 = l / 4;
+  const l8 = Math.ceil(l / 8);
+  const oInv = version < 6 ? l4 * V4 : l8 * V4;
   const inv = version < 5
     ? Math.max(K4 * V4, l4 * V4 + l4 ** 2 + l)
-    : l4 * V4 + Math.max(K4 * V4, l4 ** 2 + l);
+    : oInv + Math.max(K4 * V4, l4 ** 2 + l);
   const vec4s = version < 3
     ? 2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4
     : l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
@@ -118,15 +123,17 @@ export function planLaSeg(
   limits: DeviceLimits,
   states = false,
 ): LaSegPlan {
+  // la.out 6 is untimed on a GPU: it runs only when asked for (preferred 5).
   return planVersion(
     "la.out",
-    5,
+    6,
     (out) =>
       planVersion("la.state", 3, (state) =>
         planLaSegAt(req, dtype, limits, states, {
           out: out as OutVersion,
           state: state as StateVersion,
         })),
+    5,
   );
 }
 
