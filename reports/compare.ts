@@ -131,7 +131,14 @@ export function compareResults(
           (opts.seed ^ hashSeed(id)) >>> 0,
         );
         row.p = mannWhitney(h.samples_ms, b.samples_ms).p;
-        if (b.timing !== h.timing) row.note = `timing ${b.timing} → ${h.timing}`;
+        // A change of regime inside a cell's samples (bench's steadiness test) makes its
+        // median a mixture: the verdict stands, but says so.
+        const unsteady = [b.stats!.steady === false && "base", h.stats!.steady === false && "head"]
+          .filter(Boolean);
+        row.note = [
+          b.timing !== h.timing ? `timing ${b.timing} → ${h.timing}` : "",
+          unsteady.length ? `unsteady samples in ${unsteady.join(" and ")}` : "",
+        ].filter(Boolean).join("; ");
         tested.push(row);
       }
     } else if (h.status === "ok") {

@@ -48,6 +48,21 @@ describe("compare", () => {
     }
   });
 
+  it("notes cells whose samples were not steady, keeping the verdict", () => {
+    const target = "gla/cuda/chunk/bf16/fwd/B1/T16384/H8/K64/V64";
+    const head = matrix(2);
+    const c0 = head.cells.find((c) => c.id === target)!;
+    c0.stats = { ...c0.stats!, steady: false };
+    const c = compareResults(matrix(1), head);
+    const row = c.rows.find((r) => r.id === target)!;
+    assert.equal(row.note, "unsteady samples in head");
+    assert.equal(
+      row.verdict,
+      compareResults(matrix(1), matrix(2)).rows.find((r) => r.id === target)!.verdict,
+    );
+    assert.ok(c.rows.filter((r) => r.id !== target).every((r) => !/unsteady/.test(r.note)));
+  });
+
   it("flags a real 20% slowdown and nothing else", () => {
     const target = "gla/cuda/chunk/bf16/fwd/B1/T16384/H8/K64/V64";
     const c = compareResults(matrix(1), matrix(2, (p) => (p.id === target ? 1.2 : 1)));
