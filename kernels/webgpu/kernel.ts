@@ -325,34 +325,39 @@ export function scopeTune(tune: Record<string, number>): () => void {
 }
 
 /**
- * The version of a kernel a planner runs under the knob `key` (versions 1…`newest`): the asked
- * one when the knob is set, and then `plan` of a version that cannot tile the request throws
- * Unsupported, so that an A/B never times one kernel under another's name. Unset, version
- * `preferred` (default `newest`; a candidate not yet timed on a GPU sits above it) or, after an
- * Unsupported, each older one in turn.
+ * The version of a kernel a planner runs under the knob `key`: `versions` lists those that exist
+ * (a number n means 1…n; versions that lost an A/B are deleted and their numbers not reused, so a
+ * number in perf-notes always names one kernel). Set, the asked one, and then `plan` of a version
+ * that cannot tile the request throws Unsupported, so that an A/B never times one kernel under
+ * another's name. Unset, version `preferred` (default the newest; a candidate not yet timed on a
+ * GPU sits above it) or, after an Unsupported, each older one in turn.
  */
 export function planVersion<P>(
   key: string,
-  newest: number,
+  versions: number | readonly number[],
   plan: (version: number) => P,
-  preferred = newest,
+  preferred?: number,
 ): P {
+  const all = typeof versions === "number"
+    ? Array.from({ length: versions }, (_, i) => i + 1)
+    : [...versions].sort((a, b) => a - b);
   const asked = tuned(key, 0);
   if (asked !== 0) {
-    if (asked > newest) {
-      const all = Array.from({ length: newest }, (_, i) => i + 1);
-      const list = `${all.slice(0, -1).join(", ")} or ${newest}`;
+    if (!all.includes(asked)) {
+      const list = `${all.slice(0, -1).join(", ")} or ${all[all.length - 1]}`;
       throw new Error(`LAB_WEBGPU_TUNE ${key} must be ${list}, got ${asked}`);
     }
     return plan(asked);
   }
-  for (let v = preferred;; v--) {
+  const tried = all.filter((v) => v <= (preferred ?? all[all.length - 1])).reverse();
+  for (const [i, v] of tried.entries()) {
     try {
       return plan(v);
     } catch (e) {
-      if (v === 1 || !(e instanceof Unsupported)) throw e;
+      if (i === tried.length - 1 || !(e instanceof Unsupported)) throw e;
     }
   }
+  throw new Error(`planVersion ${key}: no version at or below ${preferred}`);
 }
 
 /**

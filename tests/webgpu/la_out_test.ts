@@ -1,16 +1,17 @@
 /**
- * The candidates of la's segmented forward passes (kernels/webgpu/la/seg_fwd.ts): `la.out` 2–6
- * (seg_out2–6.wgsl) and `la.state` 2, 3 (seg_state2–3.wgsl), each against the fp64 oracle and against
- * the default passes (`la.out` = `la.state` = 1), in every storage dtype, with normalize on and
- * off, with and without h0/z0, in mode fwd and in fwdbwd with the segmented forward (`la.fwd_seg`
- * = 2, seg_out's STATES; every gradient checked, as the backward reads the per-chunk states the
- * walk leaves). Shapes: several segments per head with T not a multiple of the step, chunk or
- * segment, B·H > 1, odd K, odd V (bf16 refuses it), steps shorter than a chunk, seg_out4 with two
- * prefetched blocks per invocation and with more invocations than version 1, and K = V = 64.
- * Also the knobs' rules: unset, the newest timed version that tiles (la.out 6, untimed, only when
- * asked for); bad values refused; asked for, a
- * candidate that cannot tile a shape version 1 tiles refused with Unsupported naming its knob. Outputs are poisoned first. Same
- * adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
+ * The versions of la's segmented forward passes (kernels/webgpu/la/seg_fwd.ts) above 1: `la.out`
+ * 5 (the default) and 6 (seg_out5–6.wgsl) and `la.state` 3 (the default, seg_state3.wgsl), each
+ * against the fp64 oracle and against version 1 (`la.out` = `la.state` = 1), in every storage
+ * dtype, with normalize on and off, with and without h0/z0, in mode fwd and in fwdbwd with the
+ * segmented forward (`la.fwd_seg` = 2, seg_out's STATES; every gradient checked, as the backward
+ * reads the per-chunk states the walk leaves). Shapes: several segments per head with T not a
+ * multiple of the step, chunk or segment, B·H > 1, odd K, odd V (bf16 refuses it), steps shorter
+ * than a chunk, two prefetched blocks per invocation and more invocations than version 1, and
+ * K = V = 64. Also the knobs' rules: unset, the preferred version or the next older one that
+ * tiles (la.out 6, untimed, only when asked for); bad and deleted values refused; asked for, a
+ * version that cannot tile a shape version 1 tiles refused with Unsupported naming its knob.
+ * Outputs are poisoned first. Same adapter policy as the other WebGPU tests;
+ * WEBGPU_TEST_SEED=<n> replays.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -49,13 +50,9 @@ interface Version {
 }
 const V1: Version = { name: "la.out 1, la.state 1", tune: { "la.out": 1, "la.state": 1 } };
 const CANDIDATES: Version[] = [
-  { name: "la.out 2", tune: { "la.out": 2, "la.state": 1 } },
-  { name: "la.out 3", tune: { "la.out": 3, "la.state": 1 } },
-  { name: "la.out 4", tune: { "la.out": 4, "la.state": 1 } },
   { name: "la.out 5", tune: { "la.out": 5, "la.state": 1 } },
   // 8×4 output tiles; steps of 4 and 12 (case 1, case 3 fwd) leave a half O row block.
   { name: "la.out 6", tune: { "la.out": 6, "la.state": 1 } },
-  { name: "la.state 2", tune: { "la.out": 1, "la.state": 2 } },
   { name: "la.state 3", tune: { "la.out": 1, "la.state": 3 } },
 ];
 
@@ -83,7 +80,7 @@ const CASES: Case[] = [
     params: [[true, true], [true, false], [false, true], [false, false]],
   },
   {
-    // Odd rows: 16-bit q, k, v loaded a word per element. Steps of 128 q and k blocks: la.out 4
+    // Odd rows: 16-bit q, k, v loaded a word per element. Steps of 128 q and k blocks: la.out 5
     // runs 64 invocations (version 1: 40), two blocks each.
     name: "odd K=31, V=7, H=3, T=100, C=16, 2 chunks a segment, steps of 16",
     shape: { B: 1, T: 100, H: 3, K: 31, V: 7, M: 0 },
@@ -203,16 +200,20 @@ if (backend) {
         assert.deepEqual(planLaSeg(req, "f32", limits).versions, { out: 5, state: 3 });
         return Promise.resolve();
       });
-      for (const [key, bad] of [["la.out", 7], ["la.state", 4]] as const) {
-        await withTune({ [key]: bad }, () => {
-          assert.throws(() => planLaSeg(req, "f32", limits), new RegExp(`${key} must be`));
+      const bad = [["la.out", 7, "1, 5 or 6"], ["la.out", 3, "1, 5 or 6"], [
+        "la.state",
+        2,
+        "1 or 3",
+      ]];
+      for (const [key, value, list] of bad) {
+        await withTune({ [key]: value as number }, () => {
+          assert.throws(() => planLaSeg(req, "f32", limits), new RegExp(`${key} must be ${list}`));
           return Promise.resolve();
         });
       }
-      // Version 1 fits these limits at steps of 4; the padded rows of 3–6 (K=V=16: 80 B more),
-      // the invocations of 4 (K=64, V=4: 32 against 16) and of 5 and 6 (K=64, V=4: 17;
-      // K=V=16: 20) do not. Unset, the newest version that tiles each (in the last column): never
-      // 6, which runs only when asked for.
+      // Version 1 fits these limits at steps of 4; the padded rows of 5 and 6 (K=V=16: 80 B
+      // more) and their invocations (K=64, V=4: 32 against 16; K=V=16: 20) do not. Unset, the
+      // preferred version falls back to 1 there; 6 never runs unasked.
       const small: Shape = { B: 1, T: 64, H: 1, K: 16, V: 16, M: 0 };
       const one = await withTune(
         { "la.sub": 4, "la.out": 1 },
@@ -222,15 +223,12 @@ if (backend) {
       const narrow: Shape = { B: 1, T: 64, H: 1, K: 64, V: 4, M: 0 };
       const few = { ...limits, maxComputeInvocationsPerWorkgroup: 16 };
       const refused = [
-        [3, small, tight, 2],
-        [4, small, tight, 2],
-        [5, small, tight, 2],
-        [4, narrow, few, 3],
-        [5, narrow, few, 3],
-        [5, small, few, 4],
-        [6, small, tight, 2],
-        [6, narrow, few, 3],
-        [6, small, few, 4],
+        [5, small, tight, 1],
+        [5, narrow, few, 1],
+        [5, small, few, 1],
+        [6, small, tight, 1],
+        [6, narrow, few, 1],
+        [6, small, few, 1],
       ] as const;
       for (const [out, shape, lim, newest] of refused) {
         await withTune({ "la.out": 1 }, () => {

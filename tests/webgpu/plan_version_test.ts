@@ -30,6 +30,10 @@ describe("planVersion", () => {
     // An untimed candidate above the preferred version never runs unless asked for.
     assert.equal(planVersion("x.v", 6, planner([]), 5), 5);
     assert.throws(() => planVersion("x.v", 2, planner([2, 1])), /version 1 cannot tile/);
+    // Deleted versions are skipped: 1, 5, 6 with 6 untimed.
+    assert.equal(planVersion("x.v", [1, 5, 6], planner([]), 5), 5);
+    assert.equal(planVersion("x.v", [1, 5, 6], planner([5])), 6);
+    assert.equal(planVersion("x.v", [1, 5, 6], planner([5]), 5), 1);
   });
 
   it("set: the asked version, its Unsupported, or a one-line error naming the range", () => {
@@ -42,6 +46,9 @@ describe("planVersion", () => {
     });
     withKnob({ "x.v": 5 }, () => {
       assert.throws(() => planVersion("x.v", 4, planner([])), /x\.v must be 1, 2, 3 or 4, got 5/);
+    });
+    withKnob({ "x.v": 3 }, () => {
+      assert.throws(() => planVersion("x.v", [1, 5, 6], planner([])), /must be 1, 5 or 6, got 3/);
     });
     withKnob({ "y.v": 1 }, () => assert.equal(planVersion("x.v", 2, planner([])), 2));
   });

@@ -9,19 +9,17 @@
  * unless `la.fwd_seg` is 2: then the same three passes run with `states` (ws one slot per chunk,
  * segment s in chunk slot s·cps, Params.NC = chunks) and seg_out's STATES also writes every
  * chunk's starting state and key sum, what chunk_scan.wgsl leaves over the per-chunk passes.
- * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the newest timed version that tiles the
- * shape): `la.out` picks pass 3, 1 seg_out.wgsl, 2 seg_out2.wgsl (its loaders: whole-word loads, no run-time
- * vector component writes), 3 seg_out3.wgsl (2 with padded workgroup rows against bank
- * conflicts), 4 seg_out4.wgsl (3 with the next step's q, k, v prefetched into registers), 5
- * seg_out5.wgsl (4 with the state owned by invocations after the O ones and updated in phase 2:
- * L4·V4 + K4·V4 invocations), 6 seg_out6.wgsl (5 with 8×4 output tiles: ⌈L/8⌉·V4 O invocations,
- * each vec4 of S or V loaded feeds 8 rows; untimed on a GPU, so unset stays at 5 and 6 runs only
- * when asked for); `la.state` 2 takes seg_state2.wgsl (pass 1 with the same loaders),
- * 3 seg_state3.wgsl (2 with the next tile's k, v prefetched into registers: at least
- * ⌈TT·max(K4, V4) / 2⌉ invocations). Asked for, a candidate that cannot tile a shape throws
- * Unsupported naming its knob. On an H100 (B1 H8 K=V=64, T=1M bf16, prof.ts hot medians,
- * session 6) each step won: out 28.1 → 22.1 → 20.5 → 16.3 → 15.8 ms for versions 1–5, state
- * 6.49 → 5.35 → 4.09 ms for 1–3; the forward 34.8 → 20.1 ms.
+ * Version knobs (`LAB_WEBGPU_TUNE`, planVersion): `la.out` picks pass 3: 1 seg_out.wgsl, 5
+ * seg_out5.wgsl (the default: whole-word loaders, bank-conflict padding, the next step's q, k, v
+ * prefetched into registers, the state owned by its own invocations; see its header), 6
+ * seg_out6.wgsl (5 with 8×4 output tiles: ⌈L/8⌉·V4 O invocations, each vec4 of S or V loaded feeds
+ * 8 rows; untimed on a GPU, so it runs only when asked for). `la.state` picks pass 1: 1
+ * seg_state.wgsl, 3 seg_state3.wgsl (the default: the same loaders, the next tile's k, v
+ * prefetched; at least ⌈TT·max(K4, V4) / 2⌉ invocations). Asked for, a version that cannot tile a
+ * shape throws Unsupported naming its knob. On an H100 (B1 H8 K=V=64, T=1M bf16, prof.ts hot
+ * medians, session 6) each change won when timed alone: out 28.1 → 22.1 → 20.5 → 16.3 → 15.8 ms
+ * (versions 1–5; 2–4 held one change each and were deleted after), state 6.49 → 5.35 → 4.09 ms;
+ * the forward 34.8 → 20.1 ms.
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -66,29 +64,30 @@ export interface LaSegPlan extends Plan {
   versions: { out: OutVersion; state: StateVersion };
 }
 
-export type OutVersion = 1 | 2 | 3 | 4 | 5 | 6;
-export type StateVersion = 1 | 2 | 3;
+export type OutVersion = 1 | 5 | 6;
+export type StateVersion = 1 | 3;
 
 /**
- * seg_out's invocations and workgroup-memory bytes at L tokens per step. From version 3 the rows
- * of φ(Q) and of the scores are padded to an odd number of vec4s, and φ(K) has one vec4 of padding
- * after every 4 rows (seg_out3.wgsl); version 4 has at least L·max(K4, V4)/2 invocations, so that
- * each prefetches at most two vec4s of q, k and v; version 5 has its state owners after the
- * L4·V4 O invocations (L4·V4 + K4·V4 at least); version 6 has ⌈L/8⌉·V4 O invocations (8×4
- * output tiles) in their place.
+ * seg_out's invocations and workgroup-memory bytes at L tokens per step. From version 5 the rows
+ * of φ(Q) and of the scores are padded to an odd number of vec4s, φ(K) has one vec4 of padding
+ * after every 4 rows, there are at least L·max(K4, V4)/2 invocations (each prefetches at most two
+ * vec4s of q, k and v), and the state owners follow the L4·V4 O invocations (L4·V4 + K4·V4 at
+ * least); version 6 has ⌈L/8⌉·V4 O invocations (8×4 output tiles) in their place.
  */
 function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
   const l4 = l / 4;
   const l8 = Math.ceil(l / 8);
-  const oInv = version < 6 ? l4 * V4 : l8 * V4;
-  const inv = version < 5
-    ? Math.max(K4 * V4, l4 * V4 + l4 ** 2 + l)
-    : oInv + Math.max(K4 * V4, l4 ** 2 + l);
-  const vec4s = version < 3
-    ? 2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4
-    : l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
+  if (version === 1) {
+    return {
+      NT: Math.max(K4 * V4, l4 * V4 + l4 ** 2 + l),
+      shared: 16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4) + 4 * l,
+    };
+  }
+  const oInv = version === 5 ? l4 * V4 : l8 * V4;
+  const inv = oInv + Math.max(K4 * V4, l4 ** 2 + l);
+  const vec4s = l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
   return {
-    NT: version < 4 ? inv : Math.max(inv, Math.ceil(l * K4 / 2), Math.ceil(l * V4 / 2)),
+    NT: Math.max(inv, Math.ceil(l * K4 / 2), Math.ceil(l * V4 / 2)),
     shared: 16 * vec4s + 4 * l,
   };
 }
@@ -126,9 +125,9 @@ export function planLaSeg(
   // la.out 6 is untimed on a GPU: it runs only when asked for (preferred 5).
   return planVersion(
     "la.out",
-    6,
+    [1, 5, 6],
     (out) =>
-      planVersion("la.state", 3, (state) =>
+      planVersion("la.state", [1, 3], (state) =>
         planLaSegAt(req, dtype, limits, states, {
           out: out as OutVersion,
           state: state as StateVersion,
@@ -243,7 +242,7 @@ export async function buildLaSeg(
     f32s,
     common,
   ].join("\n");
-  // The candidates (la.out ≥ 2, la.state ≥ 2): q, k, v as storage words, seg_load.wgsl's loaders.
+  // Versions above 1: q, k, v as storage words, seg_load.wgsl's loaders.
   const wordHead = [
     ioSource(plan.dtype, [["o", BIND.o]]),
     loadSource(plan.dtype, [["q", BIND.q, K], ["k", BIND.k, K], ["v", BIND.v, V]]),

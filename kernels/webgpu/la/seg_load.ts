@@ -1,12 +1,12 @@
 /**
- * The storage side of the loaders of the segmented la candidates (`la.out` 2–5, `la.state` 2–3;
+ * The storage side of the loaders of the segmented la candidates (`la.out` 5 and 6, `la.state` 3;
  * seg_load.wgsl builds on it): read-only inputs bound as whole storage words, f32 for f32 and u32
  * (two 16-bit values, element 2w in the low half) for f16 and bf16, with per tensor x:
  *   raw4_x(i, n) -> Raw4   the words that hold elements i…i+3 of x, as loaded (the first n of
  *                          the four inside the row, 1 ≤ n ≤ 4; the others read element i + n − 1);
  *   cook4_x(w, i) -> vec4f those four elements as f32.
  * Nothing is computed on a loaded word in raw4_x, so a caller can keep its result in registers
- * while the loads are in flight (seg_out4.wgsl's prefetch) and unpack it later. Where the rows of
+ * while the loads are in flight (seg_out5.wgsl's prefetch) and unpack it later. Where the rows of
  * x have an even length, every group of four starts on a word, and the 16-bit types load two
  * words per group; otherwise each element's word is loaded on its own.
  */

@@ -1,13 +1,26 @@
-// la.out = 5: seg_out4.wgsl with the state update moved off the O invocations. In seg_out4 the
-// state's owners are invocations 0…K4·V4 − 1, so the L4·V4 O invocations also update the state in
-// phase 1 and carry three loads of work per step (inter term, intra term, update: 256 + ≤128 + 128
-// vec4 FMAs at K = V = 64, L = 32) against the A invocations' two. Here the state is owned by the
-// K4·V4 invocations after the O ones (S index lid − L4·V4, the A and D invocations among them),
-// and its update runs in phase 2, next to the intra term (φ(K) and V stay until the step's last
-// barrier; the state is stored after the update, everyone has read sS by then). Phase 1 is the
-// inter term and the scores (256 each), phase 2 the intra term or the update (≤128 each): the
-// longest invocation's work per step 512 → 384 vec4 FMAs, for NT = L4·V4 + K4·V4 invocations
-// (384 at K = V = 64, L = 32; seg_out4: 256). Barriers, workgroup memory and prefetch unchanged.
+// la.out = 5 (the default): seg_out.wgsl's walk (see there for the roles, the per-step math and
+// STATES) with four changes, each timed alone on an H100 as la.out 2–5 in session 6 (out pass at
+// 1M bf16 28.1 → 22.1 → 20.5 → 16.3 → 15.8 ms; versions 2–4 were deleted after, docs/perf-notes.md):
+//  1. loaders (seg_load.wgsl): a step's φ(q), φ(k), v blocks, the ws state rows and key sums as
+//     vec4s built from whole loads (two u32 words per block in f16/bf16 where rows have an even
+//     length), bounds as selects, no vector component written at a run-time index;
+//  2. rows padded against bank conflicts (4-byte banks, 32 of them: 8 vec4s per 128 bytes): the A
+//     invocations of a quarter warp read φ(K) rows 4·sb + j for 8 values of sb, 4·K4 vec4s apart,
+//     all in the same banks when K4 is even; one vec4 of padding after every 4 rows of sK (row s
+//     at s·K4 + s/4) makes that stride odd. The D invocations read 8 consecutive rows of φ(Q) and
+//     of the scores at one column: rows of sQ and sA are padded to an odd number of vec4s;
+//  3. the next step's q, k, v loaded into registers while this step computes: the step's tiles
+//     hold at most 2·NT vec4 blocks each, so every invocation fetches blocks lid and lid + NT of
+//     each as storage words (raw4_*, in flight until used) right after the barrier that publishes
+//     this step's tiles, and unpacks them (φ, bounds) into the tiles after the step's last barrier
+//     and its output stores;
+//  4. the state update off the O invocations: the state is owned by the K4·V4 invocations after
+//     the L4·V4 O ones (S index lid − L4·V4, the A and D invocations among them) and updated in
+//     phase 2, next to the intra term (φ(K) and V stay until the step's last barrier; the state is
+//     stored after the update, everyone has read sS by then). Phase 1 is the inter term and the
+//     scores (256 vec4 FMAs each at K = V = 64, L = 32), phase 2 the intra term or the update
+//     (≤ 128 each): the longest invocation's work per step 512 → 384, for NT = L4·V4 + K4·V4
+//     invocations (384). Three barriers per step.
 override STATES: bool = false;
 // ws slots per segment: 1 in mode fwd; with STATES the chunks per segment (seg_state.wgsl).
 override CPS: u32 = 1;

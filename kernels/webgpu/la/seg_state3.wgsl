@@ -1,9 +1,15 @@
-// la.state = 3: seg_state2.wgsl with the next tile's k and v loaded into registers while this tile
-// computes (seg_out4.wgsl's prefetch). A tile holds at most 2·NT vec4 blocks of each (the
-// planner's NT ≥ ⌈TT·K4 / 2⌉, ⌈TT·V4 / 2⌉), so every invocation fetches blocks lid and lid + NT of
-// each as storage words (raw4_*, in flight until used) right after the barrier that publishes
-// this tile, and after the tile's last barrier unpacks them (φ, bounds) into sK, sV. The barriers
-// per tile stay two. Everything else is unchanged.
+// la.state = 3 (the default): seg_state.wgsl (see there) with two changes, each timed alone on an
+// H100 as la.state 2 and 3 in session 6 (state pass at 1M bf16 6.49 → 5.35 → 4.09 ms; version 2
+// was deleted after):
+//  1. the loaders of seg_load.wgsl: a tile's φ(k) and v blocks built from whole loads (two u32
+//     words per block in f16/bf16 where rows have an even length), bounds as selects, and the
+//     state rows and key sum stored, all without vector components written or read at a run-time
+//     index;
+//  2. the next tile's k and v loaded into registers while this tile computes (as seg_out5.wgsl):
+//     a tile holds at most 2·NT vec4 blocks of each (the planner's NT ≥ ⌈TT·K4 / 2⌉,
+//     ⌈TT·V4 / 2⌉), so every invocation fetches blocks lid and lid + NT of each as storage words
+//     (raw4_*, in flight until used) right after the barrier that publishes this tile, and after
+//     the tile's last barrier unpacks them (φ, bounds) into sK, sV. Two barriers per tile.
 override TT: u32 = 32;  // tokens per workgroup-memory tile
 override SEGT: u32 = 4096;  // tokens per segment
 override NT: u32 = 256;  // invocations (≥ K4·V4, ≥ K4, ≥ ⌈TT·K4 / 2⌉, ≥ ⌈TT·V4 / 2⌉)
