@@ -99,10 +99,8 @@ sweep() {
 ab() { # the kernels behind version knobs: each candidate against version 1, every knob set
   local T
   T=$(tokens "${1:-1M}")
-  step ab-deltanet 90 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
+  step ab-deltanet 150 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
     --mode fwdbwd --grid '{"deltanet.bwd_seg":[2,1]}' 262144 "$T"
-  step ab-deltanet-rec 60 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
-    --mode fwdbwd --grid '{"deltanet.rec":[2,1],"deltanet.bwd_seg":[1]}' 262144
   step ab-deltanet-grad 60 $DENO run -A kernels/webgpu/prof.ts --variant deltanet --dtype bf16 \
     --mode fwdbwd --grid '{"deltanet.grad":[2,1]}' 262144
   step ab-fwd-seg 60 $DENO run -A kernels/webgpu/prof.ts --variant la,gla --dtype bf16 \

@@ -149,7 +149,6 @@ describe("ci/lease.sh", () => {
       const budgets = [...r.stdout.matchAll(/^== (\S+) \(.*budget (\d+)s\)/gm)];
       assert.deepEqual(budgets.map((m) => m[1]), [
         "ab-deltanet",
-        "ab-deltanet-rec",
         "ab-deltanet-grad",
         "ab-fwd-seg",
         "ab-la-out",

@@ -6,7 +6,7 @@
  * the chunk count and a partial last chunk, one chunk per segment, B·H > 1, K ≠ V, K, V, C not
  * multiples of 4, several value-column tiles, Mᵀ streamed in slices, qk_l2norm on and off, with
  * and without h0. Chunk sizes ≤ 32 so every case fits lavapipe's 32 KiB of workgroup memory.
- * Both runs set deltanet.rec to 1 (versionTune). And the knob's rules: unset 2 where the
+ * And the knob's rules: unset 2 where the
  * segmented tiles fit, else 1; only 1 or 2; 2 asked for never falls back (Unsupported naming the
  * knob). Same adapter policy as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
@@ -85,9 +85,8 @@ const CASES: DeltaCase[] = [
 ];
 
 /**
- * Every output of one fwdbwd run under the case's tiles, deltanet.bwd_seg = `bwdSeg` and
- * deltanet.rec = 1, after checking the plan took the segmented passes (2) or the sequential ones
- * (1).
+ * Every output of one fwdbwd run under the case's tiles and deltanet.bwd_seg = `bwdSeg`, after
+ * checking the plan took the segmented passes (2) or the sequential ones (1).
  */
 async function run(
   be: Backend,

@@ -76,14 +76,11 @@ const GRAD_TOL = 3e-2;
 
 /**
  * `got` (every output and gradient of a fwdbwd run, `label`) is within the op tolerances of the
- * fp64 oracle on the inputs as stored (f32 2e-4; 16-bit 2e-2 outputs, 3e-2 gradients), and
- * within `agree` (relative) of `other`, the same run on the path it is meant to replace.
+ * fp64 oracle on the inputs as stored (f32 2e-4; 16-bit 2e-2 outputs, 3e-2 gradients).
  */
-export function assertFwdbwdMatches(
+export function assertFwdbwdOracle(
   label: string,
   got: Record<string, ArrayLike<number>>,
-  other: Record<string, ArrayLike<number>>,
-  agree: number,
   req: OpRequest,
   x: Inputs,
   dtype: "f32" | "f16" | "bf16",
@@ -98,6 +95,25 @@ export function assertFwdbwdMatches(
       : GRAD_TOL;
     const e = relErr(out, ref[n as keyof typeof ref]!);
     assert.ok(e <= tol, `${label}: ${n} rel err ${e} > ${tol} (${replay})`);
+  }
+}
+
+/**
+ * assertFwdbwdOracle, and `got` within `agree` (relative) of `other`, the same run on the path
+ * it is meant to replace.
+ */
+export function assertFwdbwdMatches(
+  label: string,
+  got: Record<string, ArrayLike<number>>,
+  other: Record<string, ArrayLike<number>>,
+  agree: number,
+  req: OpRequest,
+  x: Inputs,
+  dtype: "f32" | "f16" | "bf16",
+  replay: string,
+): void {
+  assertFwdbwdOracle(label, got, req, x, dtype, replay);
+  for (const [n, out] of Object.entries(got)) {
     const d = relErr(out, Float64Array.from(other[n]));
     assert.ok(d <= agree, `${label}: ${n} differs from the other path by ${d} (${replay})`);
   }
@@ -105,11 +121,8 @@ export function assertFwdbwdMatches(
 
 type Storage16 = "f32" | "f16" | "bf16";
 
-/**
- * The fwdbwd version knobs. Both default to 2, and `deltanet.rec` only matters where
- * `deltanet.bwd_seg` is 1, so an A/B of one sets the other explicitly.
- */
-const VERSION_KNOBS = ["deltanet.rec", "deltanet.bwd_seg"] as const;
+/** The fwdbwd version knobs an A/B sets explicitly (the others held at 1, versionTune). */
+const VERSION_KNOBS = ["deltanet.bwd_seg"] as const;
 
 /** Overrides for an A/B of `knob` at `version`: every other version knob held at 1. */
 export function versionTune(
@@ -131,7 +144,7 @@ export function fwdbwdVersionTests<C extends Omit<DeltaCase, "tune">>(
   be: Backend,
   cases: C[],
   opts: {
-    /** The knob, e.g. "deltanet.rec". */
+    /** The knob, e.g. "deltanet.bwd_seg". */
     knob: (typeof VERSION_KNOBS)[number];
     seed: number;
     agree: Record<Storage16, number>;

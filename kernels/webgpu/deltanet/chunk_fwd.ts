@@ -12,15 +12,12 @@
  *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
  *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ (`deltanet.grad` 2:
  *      bwd_grad2.wgsl, the same math as tiled products in workgroup memory; see planGrad).
- * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the newest that tiles the request; set,
- * that version or Unsupported naming the knob): `deltanet.rec` 2 (the default) takes
- * chunk_rec2.wgsl and bwd_rec2.wgsl for passes 2 and 3 wherever they run, 1 chunk_rec.wgsl and
- * bwd_rec.wgsl; `deltanet.bwd_seg` 2 (the default where its tiles fit) runs fwdbwd segmented too:
+ * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the preferred version that tiles the
+ * request; set, that version or Unsupported naming the knob): `deltanet.bwd_seg` 2 (the default where its tiles fit) runs fwdbwd segmented too:
  * pass 2 as mode fwd's segment passes, whose seg_out also writes the per-chunk states and V_new,
  * and pass 3 as segment passes over dS (seg_fwd.ts), leaving pass 4 the same workspace; 1 (and
  * unset, where the segmented tiles do not fit) passes 2 and 3. On an H100 (B1 H8 K=V=64 bf16
- * fwdbwd, prof.ts hot medians, session 6): rec 2 vs 1 at 256K 738.8 vs 1,061.3 ms (rec 159 vs 308,
- * bwd rec 229 vs 403); bwd_seg 2 vs 1 392.4 vs 1,061.5 ms at 256K, and bwd_seg 2 1,591 ms at 1M
+ * fwdbwd, prof.ts hot medians, session 6): bwd_seg 2 vs 1 392.4 vs 1,061.5 ms at 256K, and bwd_seg 2 1,591 ms at 1M
  * (the old default path's full-run cell at 1M: 12,590 ms).
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -119,17 +116,6 @@ export function planPrep2(
 }
 
 /**
- * The sequential passes' version (`deltanet.rec`, planVersion): 1 chunk_rec.wgsl and
- * bwd_rec.wgsl, 2 their rewrites with the register tiles in named vec4s. Version 2 tiles wherever
- * 1 does (the same workgroup size and memory), so unset it is always 2. Read in every plan, so
- * that a bad value always throws; where the segmented passes run instead (mode fwd, or fwdbwd
- * with `deltanet.bwd_seg` 2) neither version's kernels run.
- */
-export function recVersion(): 1 | 2 {
-  return planVersion("deltanet.rec", 2, (v) => v as 1 | 2);
-}
-
-/**
  * fwdbwd's state passes under the `deltanet.bwd_seg` knob (planVersion): 1 the sequential passes
  * 2 and 3 (undefined), 2 the segmented ones (seg_fwd.ts with the dS walk), `planDeltaSeg` tiling
  * them. Unset, 2 wherever those tiles fit the device, else 1. Asked for, 2 rethrows the segmented
@@ -210,7 +196,6 @@ interface DeltaPlan extends Plan {
   NC: number;
   prepWG: number;
   recWG: number;
-  rec: 1 | 2;
   /** The segmented passes' tiles (mode fwd where they fit, fwdbwd with bwd_seg 2). */
   seg?: DeltaSeg;
   /** chunk_prep2.wgsl's constants when the segmented forward takes it (deltanet.prep = 2). */
@@ -280,7 +265,7 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
     if (seg) workspace.wsg = segWorkspace(seg, req);
     // fwdbwd keeps chunk_prep.wgsl, the only prep that leaves N for the backward.
     const prep2 = seg && !bwd ? planPrep2(req, C, limits) : undefined;
-    return { dtype, C, NC, prepWG, recWG, rec: recVersion(), workspace, seg, prep2, grad2 };
+    return { dtype, C, NC, prepWG, recWG, workspace, seg, prep2, grad2 };
   },
   async build(device, plan, req, has) {
     const layout = layoutFor(device, "deltanet/chunk", BIND);
@@ -362,11 +347,9 @@ export const deltanetChunk: KernelBuilder<DeltaPlan> = {
           : passes,
       };
     }
-    // v2 stores its vec4s through st4_<buffer> (and loads wsu through ld4_wsu).
+    // The sequential passes store their vec4s through st4_<buffer> (and load wsu through ld4_wsu).
     const sequential = (pass: string, stored: string[]) =>
-      plan.rec === 2
-        ? make(`${pass}2`, { WG: plan.recWG }, [], vec4Accessors(stored))
-        : make(pass, { WG: plan.recWG });
+      make(pass, { WG: plan.recWG }, [], vec4Accessors(stored));
     const [prep, rec, bwdRec, bwdGrad] = await settled([
       make("chunk_prep", prepConsts),
       sequential("chunk_rec", ["wsu", "wss", "final_state"]),
