@@ -327,9 +327,9 @@ export function scopeTune(tune: Record<string, number>): () => void {
 /**
  * The version of a kernel a planner runs under the knob `key`: `versions` lists those that exist
  * (a number n means 1…n; versions that lost an A/B are deleted and their numbers not reused, so a
- * number in perf-notes always names one kernel). Set, the asked one, and then `plan` of a version
- * that cannot tile the request throws Unsupported, so that an A/B never times one kernel under
- * another's name. Unset, version `preferred` (default the newest; a candidate not yet timed on a
+ * number in perf-notes always names one kernel). Set, the asked one, and where it cannot tile the
+ * request its Unsupported, naming the knob, so that an A/B never times one kernel under another's
+ * name. Unset, version `preferred` (default the newest; a candidate not yet timed on a
  * GPU sits above it) or, after an Unsupported, each older one in turn.
  */
 export function planVersion<P>(
@@ -347,7 +347,12 @@ export function planVersion<P>(
       const list = `${all.slice(0, -1).join(", ")} or ${all[all.length - 1]}`;
       throw new Error(`LAB_WEBGPU_TUNE ${key} must be ${list}, got ${asked}`);
     }
-    return plan(asked);
+    try {
+      return plan(asked);
+    } catch (e) {
+      if (!(e instanceof Unsupported) || e.message.includes(`${key}=`)) throw e;
+      throw new Unsupported(`${e.message} (${key}=${asked} was asked for: no other version runs)`);
+    }
   }
   const tried = all.filter((v) => v <= (preferred ?? all[all.length - 1])).reverse();
   for (const [i, v] of tried.entries()) {

@@ -19,7 +19,6 @@ import {
   deltaFwdbwdInputs as inputs,
   deltaFwdbwdRequest as request,
   fwdbwdVersionTests,
-  versionTune,
 } from "./deltanet_cases.ts";
 import { type Backend, Unsupported } from "../../bench/backends/backend.ts";
 import type { Inputs } from "../../bench/ops.ts";
@@ -96,7 +95,7 @@ async function run(
   bwdSeg: 1 | 2,
 ): Promise<Record<string, ArrayLike<number>>> {
   const req = request(c);
-  return await withTune({ ...c.tune, ...versionTune("deltanet.bwd_seg", bwdSeg) }, async () => {
+  return await withTune({ ...c.tune, "deltanet.bwd_seg": bwdSeg }, async () => {
     const plan = deltanetChunk.plan(req, dtype, be.info().limits as DeviceLimits);
     if (bwdSeg === 2) {
       assert.ok(plan.seg?.bwd, "the segmented passes must fit");

@@ -129,18 +129,11 @@ export function planBwdSeg(
   NC: number,
   limits: DeviceLimits,
 ): DeltaSeg | undefined {
-  return planVersion("deltanet.bwd_seg", 2, (v) => {
-    if (v === 1 || req.mode !== "fwdbwd") return undefined;
-    try {
-      return planDeltaSeg(req, C, NC, limits, true);
-    } catch (e) {
-      if (!(e instanceof Unsupported)) throw e;
-      throw new Unsupported(
-        `${e.message} (deltanet.bwd_seg=2 runs fwdbwd's state passes segmented and does not ` +
-          `fall back; deltanet.bwd_seg=1 runs passes 2 and 3)`,
-      );
-    }
-  });
+  return planVersion(
+    "deltanet.bwd_seg",
+    2,
+    (v) => v === 1 || req.mode !== "fwdbwd" ? undefined : planDeltaSeg(req, C, NC, limits, true),
+  );
 }
 
 /** bwd_grad2.wgsl's invocations: one 4×4 tile of every C×C, C×K and C×V output each. */

@@ -375,18 +375,11 @@ export function planFwdSeg<P extends LaChunkPlan, S>(
   plan: P,
   seg: () => S,
 ): P | (P & { fwdSeg: S }) {
-  return planVersion(`${variant}.fwd_seg`, 2, (v) => {
-    if (v === 1 || mode !== "fwdbwd") return plan;
-    try {
-      return { ...plan, fwdSeg: seg() };
-    } catch (e) {
-      if (!(e instanceof Unsupported)) throw e;
-      throw new Unsupported(
-        `${e.message} (${variant}.fwd_seg=2 runs fwdbwd's forward segmented and does not ` +
-          `fall back; ${variant}.fwd_seg=1 runs the per-chunk passes)`,
-      );
-    }
-  });
+  return planVersion(
+    `${variant}.fwd_seg`,
+    2,
+    (v) => v === 1 || mode !== "fwdbwd" ? plan : { ...plan, fwdSeg: seg() },
+  );
 }
 
 /** fwdbwd with `la.fwd_seg` = 2: the per-chunk plan (workspaces, backward) and the segmented
