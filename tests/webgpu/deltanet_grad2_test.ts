@@ -6,8 +6,8 @@
  * pairs): C = 5 to 64 (C = 64 fills every C×C tile), T not a multiple of the chunk, B·H > 1,
  * K ≠ V, odd K, V and C, K = V = 64 (every C×K tile), qk_l2norm on and off, with and without h0,
  * under both backward paths that run bwd grad (deltanet.bwd_seg 1 and 2). And the knob's rules:
- * unset 1 (version 2 is untimed on a GPU), only 1 or 2, 2 asked for where it cannot tile throws
- * Unsupported naming the knob. Same adapter policy as the other WebGPU tests;
+ * unset 2 where it tiles and 1 where it does not (2 won the H100 A/B), only 1 or 2, 2 asked for
+ * where it cannot tile throws Unsupported naming the knob. Same adapter policy as the other WebGPU tests;
  * WEBGPU_TEST_SEED=<n> replays.
  */
 import { after, describe, it } from "node:test";
@@ -117,13 +117,18 @@ if (backend) {
   const be = backend;
   after(() => be.close());
   describe("webgpu deltanet bwd grad v2 vs fp64 oracle and v1", () => {
-    it("grad unset is 1; only 1 or 2; 2 asked where it cannot tile throws Unsupported", async () => {
+    it("grad unset is 2 where it tiles, else 1; only 1 or 2; 2 asked where it cannot tile throws Unsupported", async () => {
       const limits = be.info().limits as DeviceLimits;
       const c = CASES[0];
-      assert.equal(deltanetChunk.plan(request(c), "f32", limits).grad2, undefined);
+      const tiles = { WG: 256, RT: 16, RK: 4, RV: 4, SL: 1024 };
+      assert.deepEqual(deltanetChunk.plan(request(c), "f32", limits).grad2, tiles);
+      await withTune({ "deltanet.grad": 1 }, () => {
+        assert.equal(deltanetChunk.plan(request(c), "f32", limits).grad2, undefined);
+        return Promise.resolve();
+      });
       await withTune({ "deltanet.grad": 2 }, () => {
         const g = deltanetChunk.plan(request(c), "f32", limits).grad2;
-        assert.deepEqual(g, { WG: 256, RT: 16, RK: 4, RV: 4, SL: 1024 });
+        assert.deepEqual(g, tiles);
         // Mode fwd has no backward: the knob is read, nothing planned.
         assert.equal(
           deltanetChunk.plan({ ...request(c), mode: "fwd" }, "f32", limits).grad2,
@@ -151,6 +156,7 @@ if (backend) {
           assert.match(e.message, why);
           return true;
         });
+      // Unset, the default falls back to 1 where 2 cannot tile.
       assert.ok(deltanetChunk.plan(request(wide), "f32", limits).workspace.wsx);
       await withTune({ "deltanet.grad": 2 }, () => {
         refused(wide, limits, /workgroup memory/);

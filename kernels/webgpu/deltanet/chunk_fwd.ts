@@ -10,15 +10,17 @@
  * the device.
  * Backward in two more (the forward keeps N and each chunk's starting S for it):
  *   3. bwd_rec.wgsl  — per (head, 16 columns), chunks in reverse: dS after each chunk, dV_new;
- *   4. bwd_grad.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ (`deltanet.grad` 2:
- *      bwd_grad2.wgsl, the same math as tiled products in workgroup memory; see planGrad).
+ *   4. bwd_grad2.wgsl — per (chunk, head) in parallel: dq, dk, dv, dβ as tiled products in
+ *      workgroup memory (`deltanet.grad` 2, the default where C, K, V ≤ 64; 1: bwd_grad.wgsl,
+ *      the same math through global scratch; see planGrad).
  * Version knobs (`LAB_WEBGPU_TUNE`, planVersion: unset, the preferred version that tiles the
  * request; set, that version or Unsupported naming the knob): `deltanet.bwd_seg` 2 (the default where its tiles fit) runs fwdbwd segmented too:
  * pass 2 as mode fwd's segment passes, whose seg_out also writes the per-chunk states and V_new,
  * and pass 3 as segment passes over dS (seg_fwd.ts), leaving pass 4 the same workspace; 1 (and
  * unset, where the segmented tiles do not fit) passes 2 and 3. On an H100 (B1 H8 K=V=64 bf16
- * fwdbwd, prof.ts hot medians, session 6): bwd_seg 2 vs 1 392.4 vs 1,061.5 ms at 256K, and bwd_seg 2 1,591 ms at 1M
- * (the old default path's full-run cell at 1M: 12,590 ms).
+ * fwdbwd, prof.ts hot medians, session 6): bwd_seg 2 vs 1 392.4 vs 1,061.5 ms at 256K, and
+ * bwd_seg 2 1,591 ms at 1M (the old default path's full-run cell at 1M: 12,590 ms); with
+ * deltanet.grad 2 as well (session 7) 461.2 ms at 1M.
  */
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import type { OpRequest } from "../../../bench/ops.ts";
@@ -140,9 +142,10 @@ export function planBwdSeg(
 const GRAD2_WG = 256;
 
 /**
- * `bwd grad`'s version (`deltanet.grad`, planVersion with preferred 1, since version 2 has not
- * been timed on a GPU): 1 (and unset) bwd_grad.wgsl, undefined; 2 bwd_grad2.wgsl, its override
- * constants. Version 2 needs one tile per invocation (⌈C/4⌉·max(⌈C/4⌉, ⌈K/4⌉, ⌈V/4⌉) ≤ 256, so
+ * `bwd grad`'s version (`deltanet.grad`, planVersion): 2 (the default) bwd_grad2.wgsl, its
+ * override constants; 1 (and unset where 2 does not tile) bwd_grad.wgsl, undefined. On an H100
+ * (B1 H8 K=V=64 bf16 fwdbwd, prof.ts hot medians, session 7) the pass took 80.8 ms under 2 against
+ * 1,183.7 under 1 at 1M (20.6 against 296.6 at 256K). Version 2 needs one tile per invocation (⌈C/4⌉·max(⌈C/4⌉, ⌈K/4⌉, ⌈V/4⌉) ≤ 256, so
  * C, K, V ≤ 64) and two slots of SL vec4s of workgroup memory (32 KiB at C = K = V = 64); asked
  * for where that does not fit it throws Unsupported naming the knob. Read in every mode, so that
  * a bad value always throws; mode fwd gets undefined (no backward).
@@ -180,7 +183,7 @@ export function planGrad(
       );
     }
     return { WG, RT, RK, RV, SL };
-  }, 1);
+  });
 }
 
 interface DeltaPlan extends Plan {
