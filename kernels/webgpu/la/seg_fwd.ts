@@ -10,20 +10,27 @@
  * segment s in chunk slot s·cps, Params.NC = chunks) and seg_out's STATES also writes every
  * chunk's starting state and key sum, what chunk_scan.wgsl leaves over the per-chunk passes.
  * Version knobs (`LAB_WEBGPU_TUNE`, planVersion): `la.out` picks pass 3: 1 seg_out.wgsl, 5
- * seg_out5.wgsl (the default: whole-word loaders, bank-conflict padding, the next step's q, k, v
- * prefetched into registers, the state owned by its own invocations; see its header), 6
- * seg_out6.wgsl (5 with 8×4 output tiles: ⌈L/8⌉·V4 O invocations, each vec4 of S or V loaded feeds
- * 8 rows; untimed on a GPU, so it runs only when asked for). `la.state` picks pass 1: 1
- * seg_state.wgsl, 3 seg_state3.wgsl (the default: the same loaders, the next tile's k, v
- * prefetched; at least ⌈TT·max(K4, V4) / 2⌉ invocations). Asked for, a version that cannot tile a
- * shape throws Unsupported naming its knob. On an H100 (B1 H8 K=V=64, T=1M bf16, prof.ts hot
- * medians, session 6) each change won when timed alone: out 28.1 → 22.1 → 20.5 → 16.3 → 15.8 ms
- * (versions 1–5; 2–4 held one change each and were deleted after), state 6.49 → 5.35 → 4.09 ms;
- * the forward 34.8 → 20.1 ms.
+ * seg_out5.wgsl (whole-word loaders, bank-conflict padding, the next step's q, k, v prefetched
+ * into registers, the state owned by its own invocations; see its header), 7 chunk_out7.wgsl.
+ * `la.state` picks pass 1: 1 seg_state.wgsl, 3 seg_state3.wgsl (the same loaders, the next tile's
+ * k, v prefetched; at least ⌈TT·max(K4, V4) / 2⌉ invocations), 4 seg_state4.wgsl. Asked for, a
+ * version that cannot tile a shape throws Unsupported naming its knob. On an H100 (B1 H8 K=V=64,
+ * T=1M bf16, prof.ts hot medians, session 6) each change won when timed alone: out 28.1 → 22.1 →
+ * 20.5 → 16.3 → 15.8 ms (versions 1–5; 2–4 held one change each and were deleted after), state
+ * 6.49 → 5.35 → 4.09 ms; the forward 34.8 → 20.1 ms. Version 6 of la.out (8×4 output tiles) lost
+ * its A/B (session 7: out 17.3 against 15.8 ms) and was deleted.
+ * `la.out` 7 with `la.state` 4 (the default in mode fwd; one without the other is Unsupported): no
+ * walk. seg_state4.wgsl also stores the state at every sub-chunk start (L tokens, `la.cs_len`)
+ * relative to its segment in a second workspace, wsc (bf16 for bf16 inputs unless `la.cs_f32` =
+ * 1, else f32); after the scan, chunk_out7.wgsl computes each sub-chunk on its own from ws + wsc.
+ * On the H100 (session 7) the forward took 16.9 ms against 20.1 for 5/3 at 1M bf16 (out 12.5
+ * against 15.8, state 4.3 against 4.1), 19.1 against 21.5 in f32 and 18.0 against 20.5 in f16.
+ * fwdbwd's `states` path keeps 5 and 3, whose walk leaves the per-chunk states the backward reads.
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
 import {
+  type BindName,
   compile,
   type DeviceLimits,
   f32Source,
@@ -62,29 +69,59 @@ export interface LaSegPlan extends Plan {
   shared: { state: number; out: number };
   /** The `la.out` and `la.state` versions the passes were tiled for. */
   versions: { out: OutVersion; state: StateVersion };
+  /**
+   * la.out 7 / la.state 4: L (above) is the sub-chunk length; NSUB sub-chunks per segment, of
+   * which 1…NSUB−1 have a state in wsc, SLOT vec4s each, stored as f32 or bf16.
+   */
+  cs?: { NSUB: number; SLOT: number; f32: boolean };
 }
 
-export type OutVersion = 1 | 5 | 6;
-export type StateVersion = 1 | 3;
+export type OutVersion = 1 | 5 | 7;
+export type StateVersion = 1 | 3 | 4;
+
+/** wsc's binding number, past those of chunk_fwd.ts's BIND. */
+const WSC = 18;
+
+/**
+ * WGSL of wsc, the per-sub-chunk states: ld_cs(i) and st_cs(i, x) move vec4 i, kept as f32 or
+ * (`f32` false, bf16 inputs only: unpack2 and to_bf16 come with them) as four bf16 values rounded
+ * to nearest even in two words, element 2w in the low half.
+ */
+function csSource(f32: boolean): string {
+  const decl = `@group(0) @binding(${WSC}) var<storage, read_write> wsc`;
+  return f32
+    ? `${decl}: array<vec4f>;
+fn ld_cs(i: u32) -> vec4f { return wsc[i]; }
+fn st_cs(i: u32, x: vec4f) { wsc[i] = x; }`
+    : `${decl}: array<vec2u>;
+fn ld_cs(i: u32) -> vec4f {
+  let w = wsc[i];
+  return vec4f(unpack2(w.x), unpack2(w.y));
+}
+fn st_cs(i: u32, x: vec4f) {
+  wsc[i] = vec2u(to_bf16(x.x) | (to_bf16(x.y) << 16u), to_bf16(x.z) | (to_bf16(x.w) << 16u));
+}`;
+}
 
 /**
  * seg_out's invocations and workgroup-memory bytes at L tokens per step. From version 5 the rows
  * of φ(Q) and of the scores are padded to an odd number of vec4s, φ(K) has one vec4 of padding
  * after every 4 rows, there are at least L·max(K4, V4)/2 invocations (each prefetches at most two
  * vec4s of q, k and v), and the state owners follow the L4·V4 O invocations (L4·V4 + K4·V4 at
- * least); version 6 has ⌈L/8⌉·V4 O invocations (8×4 output tiles) in their place.
+ * least). Version 7 (chunk_out7.wgsl, L the sub-chunk length) updates no state: its O, A and D invocations follow
+ * one another, and the first K4·V4 load one state tile each.
  */
 function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
   const l4 = l / 4;
-  const l8 = Math.ceil(l / 8);
   if (version === 1) {
     return {
       NT: Math.max(K4 * V4, l4 * V4 + l4 ** 2 + l),
       shared: 16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4) + 4 * l,
     };
   }
-  const oInv = version === 5 ? l4 * V4 : l8 * V4;
-  const inv = oInv + Math.max(K4 * V4, l4 ** 2 + l);
+  const inv = version === 7
+    ? Math.max(l4 * V4 + l4 ** 2 + l, K4 * V4)
+    : l4 * V4 + Math.max(K4 * V4, l4 ** 2 + l);
   const vec4s = l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
   return {
     NT: Math.max(inv, Math.ceil(l * K4 / 2), Math.ceil(l * V4 / 2)),
@@ -122,17 +159,16 @@ export function planLaSeg(
   limits: DeviceLimits,
   states = false,
 ): LaSegPlan {
-  // la.out 6 is untimed on a GPU: it runs only when asked for (preferred 5).
+  // Unset, 7 and 4 where they tile (mode fwd), else 5 and 3, else 1.
   return planVersion(
     "la.out",
-    [1, 5, 6],
+    [1, 5, 7],
     (out) =>
-      planVersion("la.state", [1, 3], (state) =>
+      planVersion("la.state", [1, 3, 4], (state) =>
         planLaSegAt(req, dtype, limits, states, {
           out: out as OutVersion,
           state: state as StateVersion,
         })),
-    5,
   );
 }
 
@@ -151,6 +187,21 @@ function planLaSegAt(
   if (dtype === "bf16" && V % 2 !== 0) {
     throw new Unsupported(`webgpu la/chunk bf16 needs an even V (packed bf16 pairs), got V=${V}`);
   }
+  const split = versions.out === 7;
+  if (split !== (versions.state === 4)) {
+    const set = (key: string) => `${key}=${tuned(key, 0) || "unset"}`;
+    throw new Unsupported(
+      `webgpu la/chunk segmented forward: la.out=7 and la.state=4 run only together (the state ` +
+        `pass stores the sub-chunk states the out pass reads); LAB_WEBGPU_TUNE has ` +
+        `${set("la.out")}, ${set("la.state")}`,
+    );
+  }
+  if (split && states) {
+    throw new Unsupported(
+      `webgpu la/chunk: la.out=7, la.state=4 run in mode fwd only (fwdbwd's backward reads the ` +
+        `per-chunk states that seg_out's walk leaves)`,
+    );
+  }
   const maxInv = Math.min(
     limits.maxComputeInvocationsPerWorkgroup,
     limits.maxComputeWorkgroupSizeX,
@@ -165,7 +216,8 @@ function planLaSegAt(
   const NSEG = Math.ceil(NC / cps);
   const SEGT = cps * C;
   const ceil4 = (n: number) => 4 * Math.ceil(n / 4);
-  let L = Math.min(ceil4(tuned("la.sub", 32)), ceil4(Math.min(SEGT, T)));
+  // L: seg_out's step, or version 7's sub-chunk (the state pass stores a state every L tokens).
+  let L = Math.min(ceil4(tuned(split ? "la.cs_len" : "la.sub", 32)), ceil4(Math.min(SEGT, T)));
   const outInv = (l: number) => outTiles(l, K4, V4, versions.out).NT;
   const outShared = (l: number) => outTiles(l, K4, V4, versions.out).shared;
   while (L > 4 && (outShared(L) > maxShared || outInv(L) > maxInv)) L = ceil4(L / 2);
@@ -183,13 +235,15 @@ function planLaSegAt(
   // Version 3 prefetches at most two vec4 blocks of k and of v per invocation.
   const stateInv = (tt: number) =>
     Math.max(K4 * V4, K4, versions.state < 3 ? 0 : Math.ceil(tt * Math.max(K4, V4) / 2));
-  while (TT > 1 && (stateShared(TT) > maxShared || stateInv(TT) > maxInv)) {
-    TT = Math.ceil(TT / 2);
+  const stateFits = (tt: number) => stateShared(tt) <= maxShared && stateInv(tt) <= maxInv;
+  if (split) {
+    // Every sub-chunk boundary must end a tile: the largest TT ≤ la.tt dividing L that fits.
+    TT = Math.min(TT, L);
+    while (TT > 1 && (L % TT !== 0 || !stateFits(TT))) TT--;
+  } else {
+    while (TT > 1 && !stateFits(TT)) TT = Math.ceil(TT / 2);
   }
-  if (
-    outShared(L) > maxShared || outInv(L) > maxInv || stateShared(TT) > maxShared ||
-    stateInv(TT) > maxInv
-  ) {
+  if (outShared(L) > maxShared || outInv(L) > maxInv || !stateFits(TT)) {
     throw new Unsupported(
       `webgpu la/chunk segmented forward: K=${K}, V=${V} need ${outShared(4)} bytes of ` +
         `workgroup memory and ${outInv(4)} invocations (limits ${maxShared}, ${maxInv})` +
@@ -197,6 +251,25 @@ function planLaSegAt(
     );
   }
   const KVZ = K * V + K;
+  const workspace: Record<string, number> = { ws: 4 * BH * NSEG * KVZ };
+  let cs: LaSegPlan["cs"];
+  if (split) {
+    const NSUB = Math.ceil(SEGT / L);
+    if (NSUB > limits.maxComputeWorkgroupsPerDimension) {
+      throw new Unsupported(
+        `webgpu la/chunk: ${NSUB} sub-chunks a segment exceed maxComputeWorkgroupsPerDimension ` +
+          `${limits.maxComputeWorkgroupsPerDimension}; lower la.cps or raise la.cs_len` +
+          knobs(versions),
+      );
+    }
+    const asked = tuned("la.cs_f32", 0);
+    if (asked > 1) {
+      throw new Error(`LAB_WEBGPU_TUNE la.cs_f32 must be 1 (f32 states), got ${asked}`);
+    }
+    cs = { NSUB, SLOT: 4 * K4 * V4 + K4, f32: dtype !== "bf16" || asked === 1 };
+    // Bytes of a vec4: f32, or four bf16 in two words. A binding cannot be empty (NSUB = 1).
+    workspace.wsc = Math.max(16, BH * NSEG * (NSUB - 1) * cs.SLOT * (cs.f32 ? 16 : 8));
+  }
   return {
     seg: true,
     dtype,
@@ -205,7 +278,7 @@ function planLaSegAt(
     NSEG,
     BH,
     KVZ,
-    workspace: { ws: 4 * BH * NSEG * KVZ },
+    workspace,
     normalize: params.normalize,
     scale: params.scale,
     state: { TT, NT: stateInv(TT) },
@@ -213,6 +286,7 @@ function planLaSegAt(
     scan: { WG: Math.min(256, maxInv) },
     shared: { state: stateShared(TT), out: outShared(L) },
     versions,
+    ...(cs ? { cs } : {}),
   };
 }
 
@@ -220,6 +294,8 @@ function planLaSegAt(
  * The three segmented passes. With `states` (fwdbwd, la.fwd_seg = 2) ws is the three-pass
  * path's [heads, NC, K·V + K] (Params.NC = chunks) and seg_out fills every chunk's slot; the
  * passes are labelled `seg state`, `seg scan`, `seg out` so per-pass times say which forward ran.
+ * la.out 7 / la.state 4 (`plan.cs`) bind wsc too, and the out pass runs one workgroup per
+ * sub-chunk: grid (NSUB, NSEG, heads).
  */
 export async function buildLaSeg(
   device: GPUDevice,
@@ -228,7 +304,13 @@ export async function buildLaSeg(
   has: Set<InputName>,
   states = false,
 ): Promise<Kernel> {
-  const layout = layoutFor(device, "la/chunk", BIND);
+  const cs = plan.cs;
+  // la.out 7 / la.state 4: the forward's bindings and wsc, in a layout of their own.
+  const fwd = ["params", "q", "k", "v", "o", "ws", "h0", "z0", "final_state", "final_z"] as const;
+  const bindings: Partial<Record<BindName, number>> = cs
+    ? { ...Object.fromEntries(fwd.map((n) => [n, BIND[n]])), wsc: WSC }
+    : BIND;
+  const layout = layoutFor(device, cs ? "la/chunk wsc" : "la/chunk", bindings);
   const { K, V } = req.shape;
   const K4 = Math.ceil(K / 4);
   const V4 = Math.ceil(V / 4);
@@ -248,6 +330,7 @@ export async function buildLaSeg(
     loadSource(plan.dtype, [["q", BIND.q, K], ["k", BIND.k, K], ["v", BIND.v, V]]),
     f32s,
     vec4Accessors(["ws"]),
+    cs ? csSource(cs.f32) : "",
     common,
     await wgslFile(import.meta.url, "seg_load.wgsl"),
   ].join("\n");
@@ -265,10 +348,11 @@ export async function buildLaSeg(
   const { L, NT } = plan.out;
   // ws slots per segment (Params.NC slots per head): one per segment, or one per chunk.
   const slots: Record<string, number> = states ? { CPS: plan.cps } : {};
+  const sub: Record<string, number> = cs ? { L, NSUB: cs.NSUB, SLOT: cs.SLOT } : {};
   const [state, scan, out] = await settled([
-    make("seg_state", plan.versions.state, { SEGT, K4, V4, ...plan.state, ...slots }),
+    make("seg_state", plan.versions.state, { SEGT, K4, V4, ...plan.state, ...slots, ...sub }),
     make("chunk_scan", 1, { WG: plan.scan.WG, NORMALIZE, ...slots }),
-    make("seg_out", plan.versions.out, {
+    make(cs ? "chunk_out" : "seg_out", plan.versions.out, {
       SEGT,
       K4,
       V4,
@@ -277,6 +361,7 @@ export async function buildLaSeg(
       NT,
       NORMALIZE,
       ...slots,
+      ...sub,
       ...(states ? { STATES: 1 } : {}),
     }),
   ]);
@@ -285,7 +370,7 @@ export async function buildLaSeg(
   const label = (pass: string) => states ? `seg ${pass}` : pass;
   return {
     layout,
-    bindings: BIND,
+    bindings,
     // The scan walks ⌈Params.NC / CPS⌉ entries per state element: here, segments.
     params: paramsBlock(req.shape, states ? NC : plan.NSEG, plan.scale, has, NORMALIZE ? 2 : 0),
     passes: [
@@ -294,7 +379,10 @@ export async function buildLaSeg(
         label: label("scan"),
         steps: [{ pipeline: scan, workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1] }],
       },
-      { label: label("out"), steps: [{ pipeline: out, workgroups: grid }] },
+      {
+        label: label("out"),
+        steps: [{ pipeline: out, workgroups: cs ? [cs.NSUB, plan.NSEG, plan.BH] : grid }],
+      },
     ],
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The storage side of the loaders of the segmented la candidates (`la.out` 5 and 6, `la.state` 3;
+ * The storage side of the loaders of the segmented la candidates (`la.out` 5 and 7, `la.state` 3 and 4;
  * seg_load.wgsl builds on it): read-only inputs bound as whole storage words, f32 for f32 and u32
  * (two 16-bit values, element 2w in the low half) for f16 and bf16, with per tensor x:
  *   raw4_x(i, n) -> Raw4   the words that hold elements i…i+3 of x, as loaded (the first n of

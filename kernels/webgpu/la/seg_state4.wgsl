@@ -1,0 +1,124 @@
+// la.state = 4 (only with la.out = 7; mode fwd): seg_state3.wgsl (same loaders, the next tile's
+// k, v prefetched into registers, one 4×4 state tile per invocation; see there), which also
+// stores the running sums at every sub-chunk boundary inside the segment, so that chunk_out7.wgsl
+// needs no walk (FLA's chunk_fwd_h, relative to the segment start: the scan over segments runs
+// after this pass). Sub-chunk j ≥ 1 of a segment (L tokens each, la.cs_len; L a multiple of TT,
+// so every boundary ends a tile) gets Σ φ(k)ᵀv and Σ φ(k) over the segment's tokens before it,
+// in wsc [heads][NSEG][NSUB − 1][SLOT vec4s]: the state as [4·K4][V4] vec4s (rows and columns
+// past K, V hold zeros), then z as K4 vec4s. Sub-chunk 0's is zero and not stored. Each store is
+// the owning invocation's registers after the tile's FMAs (no extra barrier); ld_cs/st_cs
+// (seg_fwd.ts csSource) keep a vec4 as f32, or as four bf16 rounded to nearest even in two words
+// when the inputs are bf16 (as FLA keeps h in the input dtype; la.cs_f32 = 1 forces f32). At
+// K = V = 64, L = 32 that adds 8,320 bytes (bf16) per 32 tokens of a head to the pass's reads of
+// 8,192: 2.2 GB of writes at 1M, H8. The segment totals go to ws as in seg_state3.
+override TT: u32 = 32;  // tokens per workgroup-memory tile (divides L)
+override L: u32 = 32;   // tokens per sub-chunk
+override SEGT: u32 = 4096;  // tokens per segment
+override NSUB: u32 = 128;   // sub-chunks per segment, ⌈SEGT / L⌉
+override NT: u32 = 256;  // invocations (≥ K4·V4, ≥ K4, ≥ ⌈TT·K4 / 2⌉, ≥ ⌈TT·V4 / 2⌉)
+override K4: u32 = 16;
+override V4: u32 = 16;
+override SLOT: u32 = 4u * K4 * V4 + K4;  // vec4s per state in wsc
+
+var<workgroup> sK: array<vec4f, TT * K4>;  // φ(k) [TT][K4]
+var<workgroup> sV: array<vec4f, TT * V4>;  // v [TT][V4]
+
+// Blocks lid and lid + NT of a tile's k (row length K) and v (V) tiles, as loaded.
+struct Fetch {
+  k0: Raw4,
+  k1: Raw4,
+  v0: Raw4,
+  v1: Raw4,
+}
+
+// Issues the loads of the blocks lid and lid + NT of the tile of len tokens from t0.
+fn fetch(bh: u32, t0: u32, len: u32, lid: u32) -> Fetch {
+  var f: Fetch;
+  if (lid < TT * K4) {
+    let b = blk(bh, t0, len, lid, K4, K);
+    f.k0 = raw4_k(b.i, b.n);
+  }
+  if (lid + NT < TT * K4) {
+    let b = blk(bh, t0, len, lid + NT, K4, K);
+    f.k1 = raw4_k(b.i, b.n);
+  }
+  if (lid < TT * V4) {
+    let b = blk(bh, t0, len, lid, V4, V);
+    f.v0 = raw4_v(b.i, b.n);
+  }
+  if (lid + NT < TT * V4) {
+    let b = blk(bh, t0, len, lid + NT, V4, V);
+    f.v1 = raw4_v(b.i, b.n);
+  }
+  return f;
+}
+
+@compute @workgroup_size(NT)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.x;
+  let bh = wid.y;
+  let tbeg = seg * SEGT;
+  let tend = min(tbeg + SEGT, p.T);
+  let isS = lid < K4 * V4;
+  let kr = lid / V4;
+  let c = lid % V4;
+  var s0 = vec4f(0.0);
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  var s3 = vec4f(0.0);
+  var z = vec4f(0.0);
+  var f = fetch(bh, tbeg, min(TT, tend - tbeg), lid);
+  for (var t0 = tbeg; t0 < tend; t0 += TT) {
+    let len = min(TT, tend - t0);
+    // This tile from the registers; the previous tile's last barrier is behind us.
+    if (lid < TT * K4) {
+      sK[lid] = cook_k(f.k0, blk(bh, t0, len, lid, K4, K));
+    }
+    if (lid + NT < TT * K4) {
+      sK[lid + NT] = cook_k(f.k1, blk(bh, t0, len, lid + NT, K4, K));
+    }
+    if (lid < TT * V4) {
+      sV[lid] = cook_v(f.v0, blk(bh, t0, len, lid, V4, V));
+    }
+    if (lid + NT < TT * V4) {
+      sV[lid + NT] = cook_v(f.v1, blk(bh, t0, len, lid + NT, V4, V));
+    }
+    workgroupBarrier();
+    if (t0 + TT < tend) { f = fetch(bh, t0 + TT, min(TT, tend - t0 - TT), lid); }
+    if (isS) {
+      for (var s = 0u; s < TT; s++) {
+        let kk = sK[s * K4 + kr];
+        let vv = sV[s * V4 + c];
+        s0 = fma(vec4f(kk.x), vv, s0);
+        s1 = fma(vec4f(kk.y), vv, s1);
+        s2 = fma(vec4f(kk.z), vv, s2);
+        s3 = fma(vec4f(kk.w), vv, s3);
+      }
+    }
+    if (lid < K4) {
+      for (var s = 0u; s < TT; s++) { z += sK[s * K4 + lid]; }
+    }
+    // A sub-chunk boundary inside the segment: the sums so far start sub-chunk done / L.
+    let done = t0 + TT - tbeg;
+    if (done % L == 0u && t0 + TT < tend) {
+      let at = ((bh * p.NC + seg) * (NSUB - 1u) + done / L - 1u) * SLOT;
+      if (isS) {
+        let x = at + 4u * kr * V4 + c;
+        st_cs(x, s0);
+        st_cs(x + V4, s1);
+        st_cs(x + 2u * V4, s2);
+        st_cs(x + 3u * V4, s3);
+      }
+      if (lid < K4) { st_cs(at + 4u * K4 * V4 + lid, z); }
+    }
+    workgroupBarrier();
+  }
+  let base = (bh * p.NC + seg) * (K * V + K);
+  if (isS) {
+    st_srow(base, 4u * kr, c, s0);
+    st_srow(base, 4u * kr + 1u, c, s1);
+    st_srow(base, 4u * kr + 2u, c, s2);
+    st_srow(base, 4u * kr + 3u, c, s3);
+  }
+  if (lid < K4) { st_zblk(base, lid, z); }
+}
