@@ -91,10 +91,16 @@ export interface CaseResult {
   failures: string[];
 }
 
-/** Tolerances of issue 3 on ‖out − ref‖/‖ref‖. */
+/**
+ * Tolerances of issue 3 on ‖out − ref‖/‖ref‖, with bf16 gradients at issue 5's 3e-2: over 200
+ * seeds on the H100 (session 7, docs/results/h100-2026-11-26f/dq-sweep.txt) la's bf16 dq read
+ * p50 6.9e-3, max 1.7e-2 at T = 37 and max 2.1e-2 at T = 11 (16 of 200 above 1e-2), as torch's
+ * own bf16 la does (1.1e-2): few tokens give small normalizer denominators, and dq subtracts two
+ * terms of that size. gla and deltanet stay at 1.7e-3 to 2.8e-3.
+ */
 export function tolerance(dtype: Dtype, output: OutputName): number {
   if (dtype === "f32") return 2e-5;
-  if (dtype === "bf16") return GRADIENTS.has(output) ? 1e-2 : 5e-3;
+  if (dtype === "bf16") return GRADIENTS.has(output) ? 3e-2 : 5e-3;
   if (dtype === "f16") return GRADIENTS.has(output) ? 3e-2 : 2e-2;
   return 1e-9;
 }
