@@ -11,11 +11,15 @@
  * seg_state4.wgsl; mode fwd only, where it is the default) is checked the same way against the oracle and against the
  * defaults (la.out 5, la.state 3), with sub-chunks (`la.cs_len`) not dividing T or the segment,
  * several state tiles per sub-chunk, and bf16 with its sub-chunk states in bf16 and in f32
- * (`la.cs_f32`); and with its workspace alone forcing a head-group split. Also the knobs' rules:
- * unset, the newest version that tiles (7 and 4 in mode fwd, 5 and 3 with fwdbwd's states, 1
- * where neither tiles); bad and deleted values refused (la.out 6 lost its A/B); asked for, a version that cannot
- * tile a shape version 1 tiles refused with Unsupported naming its knob; la.out 7 and la.state 4
- * refused one without the other and in fwdbwd. Outputs are poisoned first. Same adapter policy
+ * (`la.cs_f32`); and with its workspace alone forcing a head-group split. `la.out` 8
+ * (chunk_out8.wgsl, G = `la.out_g` sub-chunks a workgroup, with la.state 4) the same way against
+ * the oracle and the defaults, G unset (8, clamped to the sub-chunks of a segment), 1, 2 and 3
+ * (not dividing them in most cases). Also the knobs' rules:
+ * unset, the newest timed version that tiles (7 and 4 in mode fwd, never the untimed 8; 5 and 3
+ * with fwdbwd's states, 1 where neither tiles); bad and deleted values refused (la.out 6 lost its
+ * A/B); asked for, a version that cannot tile a shape version 1 tiles refused with Unsupported
+ * naming its knob; la.out 7 or 8 and la.state 4 refused one without the other and in fwdbwd;
+ * la.out_g a positive integer. Outputs are poisoned first. Same adapter policy
  * as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
 import { after, describe, it } from "node:test";
@@ -55,7 +59,7 @@ type Dtype = keyof typeof TOL;
  */
 interface Version {
   name: string;
-  tune: { "la.out": number; "la.state": number; "la.cs_f32"?: number };
+  tune: { "la.out": number; "la.state": number; "la.cs_f32"?: number; "la.out_g"?: number };
   ref?: Version;
   fwdOnly?: boolean;
   bf16Only?: boolean;
@@ -63,6 +67,7 @@ interface Version {
 const V1: Version = { name: "la.out 1, la.state 1", tune: { "la.out": 1, "la.state": 1 } };
 const DEFAULTS: Version = { name: "la.out 5, la.state 3", tune: { "la.out": 5, "la.state": 3 } };
 const SPLIT = { "la.out": 7, "la.state": 4 };
+const SPLIT8 = { "la.out": 8, "la.state": 4 };
 const CANDIDATES: Version[] = [
   { name: "la.out 5", tune: { "la.out": 5, "la.state": 1 } },
   { name: "la.state 3", tune: { "la.out": 1, "la.state": 3 } },
@@ -71,6 +76,35 @@ const CANDIDATES: Version[] = [
   {
     name: "la.out 7, la.state 4, la.cs_f32 1",
     tune: { ...SPLIT, "la.cs_f32": 1 },
+    ref: DEFAULTS,
+    fwdOnly: true,
+    bf16Only: true,
+  },
+  // G unset: 8, clamped to NSUB (a whole segment a workgroup in every case here).
+  { name: "la.out 8, la.state 4", tune: SPLIT8, ref: DEFAULTS, fwdOnly: true },
+  // One sub-chunk a workgroup: only the prefix in registers, nothing prefetched.
+  {
+    name: "la.out 8, la.out_g 1",
+    tune: { ...SPLIT8, "la.out_g": 1 },
+    ref: DEFAULTS,
+    fwdOnly: true,
+  },
+  // NSUB = 3, 3, 4 in the cases: 2 leaves short last groups in the first two, 3 in the third.
+  {
+    name: "la.out 8, la.out_g 2",
+    tune: { ...SPLIT8, "la.out_g": 2 },
+    ref: DEFAULTS,
+    fwdOnly: true,
+  },
+  {
+    name: "la.out 8, la.out_g 3",
+    tune: { ...SPLIT8, "la.out_g": 3 },
+    ref: DEFAULTS,
+    fwdOnly: true,
+  },
+  {
+    name: "la.out 8, la.out_g 2, la.cs_f32 1",
+    tune: { ...SPLIT8, "la.out_g": 2, "la.cs_f32": 1 },
     ref: DEFAULTS,
     fwdOnly: true,
     bf16Only: true,
@@ -172,6 +206,10 @@ async function run(
       assert.equal(plan.out.L, c.tune["la.cs_len"]);
       assert.ok(plan.cs.NSUB > 1, `${plan.cs.NSUB} sub-chunks a segment`);
       assert.equal(plan.cs.f32, dtype !== "bf16" || v.tune["la.cs_f32"] === 1);
+      const G = v.tune["la.out"] === 8
+        ? Math.min(v.tune["la.out_g"] ?? 8, plan.cs.NSUB)
+        : undefined;
+      assert.equal(plan.cs.G, G);
     }
     return await runOutputs(be, req, x, dtype);
   });
@@ -234,8 +272,8 @@ if (backend) {
         return Promise.resolve();
       });
       const bad = [
-        ["la.out", 8, "1, 5 or 7"],
-        ["la.out", 6, "1, 5 or 7"],
+        ["la.out", 9, "1, 5, 7 or 8"],
+        ["la.out", 6, "1, 5, 7 or 8"],
         ["la.state", 2, "1, 3 or 4"],
       ] as const;
       for (const [key, value, list] of bad) {
@@ -262,6 +300,8 @@ if (backend) {
         [5, small, few, 7],
         [7, small, tight, 1],
         [7, narrow, few, 1],
+        [8, small, tight, 1],
+        [8, narrow, few, 1],
       ] as const;
       for (const [out, shape, lim, newest] of refused) {
         await withTune({ "la.out": 1 }, () => {
@@ -269,7 +309,7 @@ if (backend) {
           return Promise.resolve();
         });
         assert.equal(planLaSeg({ ...req, shape }, "f32", lim).versions.out, newest);
-        await withTune(out === 7 ? SPLIT : { "la.out": out }, () => {
+        await withTune(out === 7 ? SPLIT : out === 8 ? SPLIT8 : { "la.out": out }, () => {
           assert.throws(() => planLaSeg({ ...req, shape }, "f32", lim), (e) => {
             assert.ok(e instanceof Unsupported, String(e));
             assert.match(e.message, new RegExp(`la\\.out=${out}`));
@@ -304,8 +344,16 @@ if (backend) {
           return Promise.resolve();
         });
       }
+      await withTune({ ...c.tune, "la.out": 8, "la.state": 3 }, () => {
+        assert.throws(
+          () => planLaSeg(req, "f32", limits),
+          unsupported(/la\.out=8 and la\.state=4 .*la\.out=8, la\.state=3$/),
+        );
+        return Promise.resolve();
+      });
       // One knob asked for brings its partner when the other is unset.
       const partners = [
+        [{ "la.out": 8 }, { out: 8, state: 4 }],
         [{ "la.out": 7 }, { out: 7, state: 4 }],
         [{ "la.state": 4 }, { out: 7, state: 4 }],
         [{ "la.out": 5 }, { out: 5, state: 3 }],
@@ -325,6 +373,38 @@ if (backend) {
         );
         return Promise.resolve();
       });
+      await withTune({ ...c.tune, ...SPLIT8 }, () => {
+        const fwdbwd = request(c, "fwdbwd", true);
+        assert.throws(
+          () => planLaSeg(fwdbwd, "f32", limits, true),
+          unsupported(/la\.out=8, la\.state=4 run in mode fwd only/),
+        );
+        return Promise.resolve();
+      });
+      // la.out_g: a positive integer, read by la.out 8 alone (7, unset or asked, has no G); unset
+      // la.out stays 7 whatever la.out_g says, as 8 is untimed.
+      for (const g of [0, -1, 2.5]) {
+        await withTune({ ...c.tune, ...SPLIT8, "la.out_g": g }, () => {
+          assert.throws(
+            () => planLaSeg(req, "f32", limits),
+            /la\.out_g must be a positive integer/,
+          );
+          return Promise.resolve();
+        });
+      }
+      const unset: Record<string, number>[] = [
+        { "la.out_g": 2 },
+        { "la.out_g": 2, "la.state": 4 },
+        {},
+      ];
+      for (const tune of unset) {
+        await withTune({ ...c.tune, ...tune }, () => {
+          const plan = planLaSeg(req, "f32", limits);
+          assert.deepEqual(plan.versions, { out: 7, state: 4 });
+          assert.equal(plan.cs?.G, undefined);
+          return Promise.resolve();
+        });
+      }
       await withTune({ ...c.tune, ...SPLIT, "la.cs_f32": 2 }, () => {
         assert.throws(() => planLaSeg(req, "bf16", limits), /la\.cs_f32 must be 1/);
         return Promise.resolve();
@@ -373,6 +453,16 @@ if (backend) {
         assert.equal(at(4, "f32").workspace.wsc, 2146959360);
         return Promise.resolve();
       });
+      // la.out 8 tiles as 7 (same invocations and workgroup memory), 8 sub-chunks a workgroup
+      // unless la.out_g says otherwise, at most NSUB (128 here).
+      for (const [g, G] of [[undefined, 8], [3, 3], [1000, 128]] as const) {
+        await withTune({ ...SPLIT8, ...(g ? { "la.out_g": g } : {}) }, () => {
+          const plan = planLaSeg(big(8), "bf16", h100);
+          assert.deepEqual([plan.out.L, plan.out.NT, plan.shared.out], [32, 256, 46592]);
+          assert.deepEqual(plan.cs, { NSUB: 128, SLOT: 1040, f32: false, G });
+          return Promise.resolve();
+        });
+      }
     });
 
     it("splits heads into groups when wsc alone exceeds a binding", async () => {

@@ -26,6 +26,10 @@
  * On the H100 (session 7) the forward took 16.9 ms against 20.1 for 5/3 at 1M bf16 (out 12.5
  * against 15.8, state 4.3 against 4.1), 19.1 against 21.5 in f32 and 18.0 against 20.5 in f16.
  * fwdbwd's `states` path keeps 5 and 3, whose walk leaves the per-chunk states the backward reads.
+ * `la.out` 8 (chunk_out8.wgsl, also only with `la.state` 4; untimed on a GPU, so it runs only when
+ * asked for): 7 with `la.out_g` (default 8, at most NSUB) consecutive sub-chunks of a segment a
+ * workgroup, the segment prefix loaded once into registers and the next sub-chunk's q, k, v and
+ * wsc prefetched under the current one's compute; grid (⌈NSUB / G⌉, NSEG, heads).
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -71,12 +75,13 @@ export interface LaSegPlan extends Plan {
   versions: { out: OutVersion; state: StateVersion };
   /**
    * la.out 7 / la.state 4: L (above) is the sub-chunk length; NSUB sub-chunks per segment, of
-   * which 1…NSUB−1 have a state in wsc, SLOT vec4s each, stored as f32 or bf16.
+   * which 1…NSUB−1 have a state in wsc, SLOT vec4s each, stored as f32 or bf16; la.out 8 only:
+   * G sub-chunks a workgroup (`la.out_g`, at most NSUB).
    */
-  cs?: { NSUB: number; SLOT: number; f32: boolean };
+  cs?: { NSUB: number; SLOT: number; f32: boolean; G?: number };
 }
 
-export type OutVersion = 1 | 5 | 7;
+export type OutVersion = 1 | 5 | 7 | 8;
 export type StateVersion = 1 | 3 | 4;
 
 /** wsc's binding number, past those of chunk_fwd.ts's BIND. */
@@ -108,8 +113,9 @@ fn st_cs(i: u32, x: vec4f) {
  * of φ(Q) and of the scores are padded to an odd number of vec4s, φ(K) has one vec4 of padding
  * after every 4 rows, there are at least L·max(K4, V4)/2 invocations (each prefetches at most two
  * vec4s of q, k and v), and the state owners follow the L4·V4 O invocations (L4·V4 + K4·V4 at
- * least). Version 7 (chunk_out7.wgsl, L the sub-chunk length) updates no state: its O, A and D invocations follow
- * one another, and the first K4·V4 load one state tile each.
+ * least). Versions 7 and 8 (chunk_out7.wgsl, chunk_out8.wgsl, L the sub-chunk length) update no
+ * state: their O, A and D invocations follow one another, and the first K4·V4 own one state tile
+ * each (8 keeps the segment prefix's in registers; its workgroup memory is 7's).
  */
 function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
   const l4 = l / 4;
@@ -119,7 +125,7 @@ function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
       shared: 16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4) + 4 * l,
     };
   }
-  const inv = version === 7
+  const inv = version >= 7
     ? Math.max(l4 * V4 + l4 ** 2 + l, K4 * V4)
     : l4 * V4 + Math.max(K4 * V4, l4 ** 2 + l);
   const vec4s = l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
@@ -159,16 +165,17 @@ export function planLaSeg(
   limits: DeviceLimits,
   states = false,
 ): LaSegPlan {
-  // Unset, 7 and 4 where they tile (mode fwd), else 5 and 3, else 1.
+  // Unset, 7 and 4 where they tile (mode fwd), else 5 and 3, else 1; 8 (untimed) only asked for.
   return planVersion(
     "la.out",
-    [1, 5, 7],
+    [1, 5, 7, 8],
     (out) =>
       planVersion("la.state", [1, 3, 4], (state) =>
         planLaSegAt(req, dtype, limits, states, {
           out: out as OutVersion,
           state: state as StateVersion,
         })),
+    7,
   );
 }
 
@@ -187,19 +194,21 @@ function planLaSegAt(
   if (dtype === "bf16" && V % 2 !== 0) {
     throw new Unsupported(`webgpu la/chunk bf16 needs an even V (packed bf16 pairs), got V=${V}`);
   }
-  const split = versions.out === 7;
+  // la.out 7 and 8 both read the sub-chunk states only la.state 4 stores.
+  const split = versions.out === 7 || versions.out === 8;
   if (split !== (versions.state === 4)) {
     const set = (key: string) => `${key}=${tuned(key, 0) || "unset"}`;
+    const out = versions.out === 8 ? 8 : 7;
     throw new Unsupported(
-      `webgpu la/chunk segmented forward: la.out=7 and la.state=4 run only together (the state ` +
-        `pass stores the sub-chunk states the out pass reads); LAB_WEBGPU_TUNE has ` +
+      `webgpu la/chunk segmented forward: la.out=${out} and la.state=4 run only together ` +
+        `(the state pass stores the sub-chunk states the out pass reads); LAB_WEBGPU_TUNE has ` +
         `${set("la.out")}, ${set("la.state")}`,
     );
   }
   if (split && states) {
     throw new Unsupported(
-      `webgpu la/chunk: la.out=7, la.state=4 run in mode fwd only (fwdbwd's backward reads the ` +
-        `per-chunk states that seg_out's walk leaves)`,
+      `webgpu la/chunk: la.out=${versions.out}, la.state=4 run in mode fwd only (fwdbwd's ` +
+        `backward reads the per-chunk states that seg_out's walk leaves)`,
     );
   }
   const maxInv = Math.min(
@@ -267,6 +276,7 @@ function planLaSegAt(
       throw new Error(`LAB_WEBGPU_TUNE la.cs_f32 must be 1 (f32 states), got ${asked}`);
     }
     cs = { NSUB, SLOT: 4 * K4 * V4 + K4, f32: dtype !== "bf16" || asked === 1 };
+    if (versions.out === 8) cs.G = Math.min(tuned("la.out_g", 8), NSUB);
     // Bytes of a vec4: f32, or four bf16 in two words. A binding cannot be empty (NSUB = 1).
     workspace.wsc = Math.max(16, BH * NSEG * (NSUB - 1) * cs.SLOT * (cs.f32 ? 16 : 8));
   }
@@ -295,7 +305,7 @@ function planLaSegAt(
  * path's [heads, NC, K·V + K] (Params.NC = chunks) and seg_out fills every chunk's slot; the
  * passes are labelled `seg state`, `seg scan`, `seg out` so per-pass times say which forward ran.
  * la.out 7 / la.state 4 (`plan.cs`) bind wsc too, and the out pass runs one workgroup per
- * sub-chunk: grid (NSUB, NSEG, heads).
+ * sub-chunk: grid (NSUB, NSEG, heads); la.out 8 one per G of them: (⌈NSUB / G⌉, NSEG, heads).
  */
 export async function buildLaSeg(
   device: GPUDevice,
@@ -349,6 +359,8 @@ export async function buildLaSeg(
   // ws slots per segment (Params.NC slots per head): one per segment, or one per chunk.
   const slots: Record<string, number> = states ? { CPS: plan.cps } : {};
   const sub: Record<string, number> = cs ? { L, NSUB: cs.NSUB, SLOT: cs.SLOT } : {};
+  // G is chunk_out8's alone (an override a shader lacks is an error).
+  const group: Record<string, number> = cs?.G ? { G: cs.G } : {};
   const [state, scan, out] = await settled([
     make("seg_state", plan.versions.state, { SEGT, K4, V4, ...plan.state, ...slots, ...sub }),
     make("chunk_scan", 1, { WG: plan.scan.WG, NORMALIZE, ...slots }),
@@ -362,6 +374,7 @@ export async function buildLaSeg(
       NORMALIZE,
       ...slots,
       ...sub,
+      ...group,
       ...(states ? { STATES: 1 } : {}),
     }),
   ]);
@@ -381,7 +394,10 @@ export async function buildLaSeg(
       },
       {
         label: label("out"),
-        steps: [{ pipeline: out, workgroups: cs ? [cs.NSUB, plan.NSEG, plan.BH] : grid }],
+        steps: [{
+          pipeline: out,
+          workgroups: cs ? [Math.ceil(cs.NSUB / (cs.G ?? 1)), plan.NSEG, plan.BH] : grid,
+        }],
       },
     ],
   };
