@@ -55,7 +55,7 @@ Timing:
   --timing MODE      cold (L2 flushed before each sample) | hot   [cold]
   --ci-target F      stop when the median's 95% CI half-width is within F   [0.01]
   --warmup N         untimed runs per input set before sampling   [3]
-  --warmup-time S    device seconds of warm-up at the least, in more runs   [0.25; smoke 0]
+  --warmup-time S    device seconds of warm-up at the least, in more runs   [1; smoke 0]
   --min-samples N    --max-samples N    --time-cap SECONDS (sampling per cell)
   --seed N           input seed (default: random, recorded in results.json)
 

@@ -37,7 +37,9 @@ export interface MatrixSpec {
   warmup: number;
   /**
    * Device seconds the warm-up spends at the least (more runs past `warmup`): a GPU left idle
-   * while the host checks correctness comes back at low clocks for its first ~0.1 s of work.
+   * while the host checks correctness comes back at low clocks. On the H100 the SM clock fell to
+   * 345 MHz within a second of idle and took ≈ 0.4 s of load to climb back to 1,980 (nvidia-smi
+   * every 100 ms, docs/perf-notes.md session 7), so 1 s covers the climb with room.
    */
   warmup_min_s: number;
   min_samples: number;
@@ -65,7 +67,7 @@ const BASE: Omit<MatrixSpec, "T" | "backends"> = {
   timing: "cold",
   ci_target: 0.01,
   warmup: 3,
-  warmup_min_s: 0.25,
+  warmup_min_s: 1,
   min_samples: 10,
   max_samples: 100,
   time_cap_s: 5,

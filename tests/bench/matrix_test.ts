@@ -56,7 +56,7 @@ describe("matrix", () => {
 
   it("takes the warm-up's minimum device time from config or flag, 0 allowed", () => {
     const base = profileSpec("nightly", true);
-    assert.equal(base.warmup_min_s, 0.25);
+    assert.equal(base.warmup_min_s, 1);
     assert.equal(profileSpec("smoke", false).warmup_min_s, 0);
     assert.equal(applyOverrides(base, { warmup_min_s: 0.5 }, {}).warmup_min_s, 0.5);
     assert.equal(

@@ -13,9 +13,9 @@
  * several state tiles per sub-chunk, and bf16 with its sub-chunk states in bf16 and in f32
  * (`la.cs_f32`); and with its workspace alone forcing a head-group split. `la.out` 8
  * (chunk_out8.wgsl, G = `la.out_g` sub-chunks a workgroup, with la.state 4) the same way against
- * the oracle and the defaults, G unset (8, clamped to the sub-chunks of a segment), 1, 2 and 3
+ * the oracle and the defaults, G unset (16, clamped to the sub-chunks of a segment), 1, 2 and 3
  * (not dividing them in most cases). Also the knobs' rules:
- * unset, the newest timed version that tiles (7 and 4 in mode fwd, never the untimed 8; 5 and 3
+ * unset, the newest version that tiles (8 and 4 in mode fwd, with G = 16 and TT = 16; 5 and 3
  * with fwdbwd's states, 1 where neither tiles); bad and deleted values refused (la.out 6 lost its
  * A/B); asked for, a version that cannot tile a shape version 1 tiles refused with Unsupported
  * naming its knob; la.out 7 or 8 and la.state 4 refused one without the other and in fwdbwd;
@@ -207,7 +207,7 @@ async function run(
       assert.ok(plan.cs.NSUB > 1, `${plan.cs.NSUB} sub-chunks a segment`);
       assert.equal(plan.cs.f32, dtype !== "bf16" || v.tune["la.cs_f32"] === 1);
       const G = v.tune["la.out"] === 8
-        ? Math.min(v.tune["la.out_g"] ?? 8, plan.cs.NSUB)
+        ? Math.min(v.tune["la.out_g"] ?? 16, plan.cs.NSUB)
         : undefined;
       assert.equal(plan.cs.G, G);
     }
@@ -266,7 +266,7 @@ if (backend) {
       const c = CASES[0];
       const req = request(c, "fwd", true);
       await withTune(c.tune, () => {
-        assert.deepEqual(planLaSeg(req, "f32", limits).versions, { out: 7, state: 4 });
+        assert.deepEqual(planLaSeg(req, "f32", limits).versions, { out: 8, state: 4 });
         const fwdbwd = request(c, "fwdbwd", true);
         assert.deepEqual(planLaSeg(fwdbwd, "f32", limits, true).versions, { out: 5, state: 3 });
         return Promise.resolve();
@@ -296,8 +296,8 @@ if (backend) {
       const refused = [
         [5, small, tight, 1],
         [5, narrow, few, 1],
-        // 7 updates no state, so its invocations fit 16 at K = V = 16: unset, it runs there.
-        [5, small, few, 7],
+        // 7 and 8 update no state, so their invocations fit 16 at K = V = 16: unset, 8 runs.
+        [5, small, few, 8],
         [7, small, tight, 1],
         [7, narrow, few, 1],
         [8, small, tight, 1],
@@ -355,7 +355,7 @@ if (backend) {
       const partners = [
         [{ "la.out": 8 }, { out: 8, state: 4 }],
         [{ "la.out": 7 }, { out: 7, state: 4 }],
-        [{ "la.state": 4 }, { out: 7, state: 4 }],
+        [{ "la.state": 4 }, { out: 8, state: 4 }],
         [{ "la.out": 5 }, { out: 5, state: 3 }],
         [{ "la.state": 3 }, { out: 5, state: 3 }],
       ] as const;
@@ -381,8 +381,7 @@ if (backend) {
         );
         return Promise.resolve();
       });
-      // la.out_g: a positive integer, read by la.out 8 alone (7, unset or asked, has no G); unset
-      // la.out stays 7 whatever la.out_g says, as 8 is untimed.
+      // la.out_g: a positive integer, read by la.out 8 alone (7 has no G); unset, 16.
       for (const g of [0, -1, 2.5]) {
         await withTune({ ...c.tune, ...SPLIT8, "la.out_g": g }, () => {
           assert.throws(
@@ -392,16 +391,18 @@ if (backend) {
           return Promise.resolve();
         });
       }
-      const unset: Record<string, number>[] = [
-        { "la.out_g": 2 },
-        { "la.out_g": 2, "la.state": 4 },
-        {},
+      // G: la.out_g, or null for the default (16, at most the case's 3 sub-chunks a segment).
+      const unset: [Record<string, number>, number, number | null | undefined][] = [
+        [{ "la.out_g": 2 }, 8, 2],
+        [{ "la.out_g": 2, "la.state": 4 }, 8, 2],
+        [{}, 8, null],
+        [{ "la.out_g": 2, "la.out": 7 }, 7, undefined],
       ];
-      for (const tune of unset) {
+      for (const [tune, out, G] of unset) {
         await withTune({ ...c.tune, ...tune }, () => {
           const plan = planLaSeg(req, "f32", limits);
-          assert.deepEqual(plan.versions, { out: 7, state: 4 });
-          assert.equal(plan.cs?.G, undefined);
+          assert.deepEqual(plan.versions, { out, state: 4 });
+          assert.equal(plan.cs?.G, G === null ? Math.min(16, plan.cs!.NSUB) : G);
           return Promise.resolve();
         });
       }
@@ -445,7 +446,8 @@ if (backend) {
       await withTune(SPLIT, () => {
         const at = (H: number, dtype: Dtype) => planLaSeg(big(H), dtype, h100);
         const whole = at(8, "bf16");
-        assert.deepEqual([whole.cps, whole.out.L, whole.state.TT, whole.out.NT], [64, 32, 32, 256]);
+        // la.state 4 tiles 16 tokens unless la.tt says otherwise (faster on the H100).
+        assert.deepEqual([whole.cps, whole.out.L, whole.state.TT, whole.out.NT], [64, 32, 16, 256]);
         assert.equal(whole.shared.out, 46592);
         assert.equal(whole.workspace.wsc, 2163998720);
         assert.equal(at(4, "bf16").workspace.wsc, 1073479680);
@@ -453,9 +455,9 @@ if (backend) {
         assert.equal(at(4, "f32").workspace.wsc, 2146959360);
         return Promise.resolve();
       });
-      // la.out 8 tiles as 7 (same invocations and workgroup memory), 8 sub-chunks a workgroup
+      // la.out 8 tiles as 7 (same invocations and workgroup memory), 16 sub-chunks a workgroup
       // unless la.out_g says otherwise, at most NSUB (128 here).
-      for (const [g, G] of [[undefined, 8], [3, 3], [1000, 128]] as const) {
+      for (const [g, G] of [[undefined, 16], [3, 3], [1000, 128]] as const) {
         await withTune({ ...SPLIT8, ...(g ? { "la.out_g": g } : {}) }, () => {
           const plan = planLaSeg(big(8), "bf16", h100);
           assert.deepEqual([plan.out.L, plan.out.NT, plan.shared.out], [32, 256, 46592]);

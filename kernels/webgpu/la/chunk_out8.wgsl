@@ -1,5 +1,5 @@
 // la.out = 8 (only with la.state = 4; mode fwd): chunk_out7.wgsl with G consecutive sub-chunks of
-// one segment a workgroup (la.out_g, default 8, at most NSUB; a segment's last group may be short),
+// one segment a workgroup (la.out_g, default 16, at most NSUB; a segment's last group may be short),
 // aimed at chunk_out7's fixed cost per workgroup. On an H100 (B1 H8 K=V=64, T=1M bf16) 7's out
 // pass took 12.47 ms at L = 32 (262,144 workgroups) and 21.7 at L = 16: about 35 ns a workgroup,
 // 9.2 of the 12.5 ms, against 3.2 ms that scale with tokens. Each of 7's workgroups stages 16 KiB
@@ -25,8 +25,10 @@
 // of the 9.2 ms fixed cost; the per-sub-chunk wsc and q, k, v latency that stays is pipelined, so
 // ≈ 7 ms (4.5–9.5) against 12.47, unless the extra registers halve occupancy (7 fits 4 workgroups
 // of 256 an SM by workgroup memory, which needs ≤ 64 registers an invocation; 8 likely needs
-// more). Untimed on a GPU: runs only when asked for. On lavapipe it is about 2× slower than 7
-// (even at G = 1: barriers inside a loop cost more there), which says nothing about the H100.
+// more). Measured on the H100 (session 7, hot): 10.17 ms at G = 16 (G = 2, 4, 8, 32, 64: 11.43,
+// 10.68, 10.32, 10.15, 10.26) against 7's 12.46, so 8 is the default; the fixed cost went as
+// predicted, the rest (≈ 10 ms, 10.7 TFLOP/s against WGSL's 43.7 FMA ceiling) did not shrink. On
+// lavapipe it is about 2× slower than 7 (barriers inside a loop cost more there).
 // Grid (⌈NSUB / G⌉, NSEG, heads).
 override L: u32 = 32;       // tokens per sub-chunk (la.cs_len)
 override L4: u32 = 8;

@@ -19,17 +19,20 @@
  * 20.5 → 16.3 → 15.8 ms (versions 1–5; 2–4 held one change each and were deleted after), state
  * 6.49 → 5.35 → 4.09 ms; the forward 34.8 → 20.1 ms. Version 6 of la.out (8×4 output tiles) lost
  * its A/B (session 7: out 17.3 against 15.8 ms) and was deleted.
- * `la.out` 7 with `la.state` 4 (the default in mode fwd; one without the other is Unsupported): no
- * walk. seg_state4.wgsl also stores the state at every sub-chunk start (L tokens, `la.cs_len`)
+ * `la.out` 7 with `la.state` 4 (one without the other is Unsupported): no walk. seg_state4.wgsl also stores the state at every sub-chunk start (L tokens, `la.cs_len`)
  * relative to its segment in a second workspace, wsc (bf16 for bf16 inputs unless `la.cs_f32` =
  * 1, else f32); after the scan, chunk_out7.wgsl computes each sub-chunk on its own from ws + wsc.
  * On the H100 (session 7) the forward took 16.9 ms against 20.1 for 5/3 at 1M bf16 (out 12.5
  * against 15.8, state 4.3 against 4.1), 19.1 against 21.5 in f32 and 18.0 against 20.5 in f16.
  * fwdbwd's `states` path keeps 5 and 3, whose walk leaves the per-chunk states the backward reads.
- * `la.out` 8 (chunk_out8.wgsl, also only with `la.state` 4; untimed on a GPU, so it runs only when
- * asked for): 7 with `la.out_g` (default 8, at most NSUB) consecutive sub-chunks of a segment a
- * workgroup, the segment prefix loaded once into registers and the next sub-chunk's q, k, v and
- * wsc prefetched under the current one's compute; grid (⌈NSUB / G⌉, NSEG, heads).
+ * `la.out` 8 (chunk_out8.wgsl, also only with `la.state` 4; the default in mode fwd): 7 with
+ * `la.out_g` (default 16, at most NSUB) consecutive sub-chunks of a segment a workgroup, the
+ * segment prefix loaded once into registers and the next sub-chunk's q, k, v and wsc prefetched
+ * under the current one's compute; grid (⌈NSUB / G⌉, NSEG, heads). On the H100 (session 7, 1M
+ * bf16) out 10.17 ms at G = 16 against 7's 12.46 (G = 2, 4, 8, 32, 64: 11.43, 10.68, 10.32,
+ * 10.15, 10.26), the forward 14.7 against 17.0; f32 15.9 against 19.1, f16 16.0 against 18.0.
+ * With la.state 4 the state pass tiles TT = 16 tokens unless `la.tt` says otherwise (3.79 against
+ * 4.13 ms at TT = 32 on the H100, cps 16).
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -165,7 +168,7 @@ export function planLaSeg(
   limits: DeviceLimits,
   states = false,
 ): LaSegPlan {
-  // Unset, 7 and 4 where they tile (mode fwd), else 5 and 3, else 1; 8 (untimed) only asked for.
+  // Unset, 8 and 4 where they tile (mode fwd), else 5 and 3, else 1.
   return planVersion(
     "la.out",
     [1, 5, 7, 8],
@@ -175,7 +178,6 @@ export function planLaSeg(
           out: out as OutVersion,
           state: state as StateVersion,
         })),
-    7,
   );
 }
 
@@ -239,7 +241,7 @@ function planLaSegAt(
     }
     while (C % L !== 0) L -= 4;
   }
-  let TT = Math.min(tuned("la.tt", 32), SEGT);
+  let TT = Math.min(tuned("la.tt", versions.state === 4 ? 16 : 32), SEGT);
   const stateShared = (tt: number) => 16 * tt * (K4 + V4);
   // Version 3 prefetches at most two vec4 blocks of k and of v per invocation.
   const stateInv = (tt: number) =>
@@ -276,7 +278,7 @@ function planLaSegAt(
       throw new Error(`LAB_WEBGPU_TUNE la.cs_f32 must be 1 (f32 states), got ${asked}`);
     }
     cs = { NSUB, SLOT: 4 * K4 * V4 + K4, f32: dtype !== "bf16" || asked === 1 };
-    if (versions.out === 8) cs.G = Math.min(tuned("la.out_g", 8), NSUB);
+    if (versions.out === 8) cs.G = Math.min(tuned("la.out_g", 16), NSUB);
     // Bytes of a vec4: f32, or four bf16 in two words. A binding cannot be empty (NSUB = 1).
     workspace.wsc = Math.max(16, BH * NSEG * (NSUB - 1) * cs.SLOT * (cs.f32 ? 16 : 8));
   }
