@@ -10,6 +10,15 @@ import { defaultParams, type OpRequest, opWork } from "./ops.ts";
 import type { Cell, CellStatus } from "./results.ts";
 import { isSteady, relativeHalfWidth, summarize } from "./stats.ts";
 
+/**
+ * Device work a sampling batch holds at the least (more runs of a short op). Between batches the
+ * host waits (WebGPU: ≈ 11 ms per submit and read-back on the H100), and a GPU kept busy only a
+ * third of the time lowers its clock: an H100 bench cell of 0.43 ms WebGPU runs in batches of 5
+ * read 0.95 ms while nvidia-smi showed the SM clock sinking from 1,410 to 945 MHz (session 7,
+ * docs/perf-notes.md).
+ */
+export const BATCH_BUSY_MS = 50;
+
 export async function runCell(
   backend: Backend,
   planned: PlannedCell,
@@ -83,13 +92,18 @@ export async function runCell(
     let steady: boolean | undefined;
     for (let round = 0; !stop; round++) {
       const op = ops[round % ops.length];
-      // Batches of up to 5, but no more than fit in the time cap left (a 30 s sample must not
-      // take 5 at once), judged from the samples so far or the warm-up's.
+      // Batches of 5, or of BATCH_BUSY_MS of device work where runs are short, but no more than
+      // fit in the time cap left (a 30 s sample must not take 5 at once), judged from the samples
+      // so far or the warm-up's.
       const seen = samples.length ? samples : warm;
       const perSample = seen.length ? summarize(seen).median_ms : 0;
       const leftMs = spec.time_cap_s * 1000 - (performance.now() - started);
       const fit = perSample > 0 ? Math.floor(leftMs / perSample) : 5;
-      const batch = Math.max(1, Math.min(5, spec.max_samples - samples.length, fit));
+      const busy = perSample > 0 ? Math.ceil(BATCH_BUSY_MS / perSample) : 5;
+      const batch = Math.max(
+        1,
+        Math.min(Math.max(5, busy), spec.max_samples - samples.length, fit),
+      );
       samples.push(...(await op.time({ cold, samples: batch, part })));
       steady = isSteady(samples, steadyTol, batch);
       if (

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { Backend, PreparedOp } from "../../bench/backends/backend.ts";
 import { CpuBackend } from "../../bench/backends/cpu.ts";
 import { cellId, type MatrixSpec, type PlannedCell, profileSpec } from "../../bench/matrix.ts";
-import { runCell } from "../../bench/runner.ts";
+import { BATCH_BUSY_MS, runCell } from "../../bench/runner.ts";
 
 /**
  * The cpu backend, but every prepared op reports `runMs` per timed run (or `runMs(i)` for the
@@ -75,6 +75,15 @@ describe("runCell warm-up and input sets", () => {
     assert.equal(c.status, "ok", c.message);
     // 3 runs per set (6 ms), then 44 more to reach 50 ms, then the samples.
     assert.equal(seen.timedRuns, 50 + c.samples_ms.length);
+  });
+
+  it("samples short runs in batches of BATCH_BUSY_MS of device work, long ones 5 at a time", async () => {
+    const once = { ...spec, input_sets: 1, warmup: 1, warmup_min_s: 0, max_samples: 200 };
+    const short = await runCell(clocked(1).backend, cell, once, 7);
+    // A constant clock meets the CI target after the first batch.
+    assert.equal(short.samples_ms.length, BATCH_BUSY_MS);
+    const long = await runCell(clocked(30).backend, cell, once, 7);
+    assert.equal(long.samples_ms.length, 5);
   });
 
   it("keeps one input set and one warm-up run when a run takes the warm-up budget", async () => {
