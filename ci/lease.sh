@@ -106,7 +106,7 @@ ab() { # the kernels behind version knobs: each candidate against version 1, eve
   step ab-fwd-seg 60 $DENO run -A kernels/webgpu/prof.ts --variant la,gla --dtype bf16 \
     --mode fwdbwd --grid '{"la.fwd_seg":[2,1],"gla.fwd_seg":[2,1]}' 262144 "$T"
   step ab-la-out 50 $DENO run -A kernels/webgpu/prof.ts --variant la --dtype bf16 \
-    --grid '{"la.out":[7,5]}' 65536 "$T"
+    --grid '{"la.out":[8,5]}' 65536 "$T"
   step ab-rmt 150 $DENO run -A kernels/webgpu/prof.ts --variant rmt --dtype bf16 \
     --grid '{"rmt.mem":[2,1],"rmt.tok":[2,1]}' 65536 "$T"
   step ab-softmax 100 $DENO run -A kernels/webgpu/prof.ts --variant softmax --dtype bf16 \

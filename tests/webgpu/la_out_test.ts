@@ -7,18 +7,18 @@
  * reads the per-chunk states the walk leaves). Shapes: several segments per head with T not a
  * multiple of the step, chunk or segment, B·H > 1, odd K, odd V (bf16 refuses it), steps shorter
  * than a chunk, two prefetched blocks per invocation and more invocations than version 1, and
- * K = V = 64. The chunk-parallel pair `la.out` 7 + `la.state` 4 (chunk_out7.wgsl,
- * seg_state4.wgsl; mode fwd only, where it is the default) is checked the same way against the oracle and against the
- * defaults (la.out 5, la.state 3), with sub-chunks (`la.cs_len`) not dividing T or the segment,
- * several state tiles per sub-chunk, and bf16 with its sub-chunk states in bf16 and in f32
- * (`la.cs_f32`); and with its workspace alone forcing a head-group split. `la.out` 8
- * (chunk_out8.wgsl, G = `la.out_g` sub-chunks a workgroup, with la.state 4) the same way against
- * the oracle and the defaults, G unset (16, clamped to the sub-chunks of a segment), 1, 2 and 3
- * (not dividing them in most cases). Also the knobs' rules:
+ * K = V = 64. The chunk-parallel pair `la.out` 8 + `la.state` 4 (chunk_out8.wgsl,
+ * seg_state4.wgsl; mode fwd only, where it is the default) is checked the same way against the
+ * oracle and against fwdbwd's defaults (la.out 5, la.state 3), with sub-chunks (`la.cs_len`) not
+ * dividing T or the segment, several state tiles per sub-chunk, bf16 with its sub-chunk states in
+ * bf16 and in f32 (`la.cs_f32`), G = `la.out_g` sub-chunks a workgroup unset (16, clamped to the
+ * sub-chunks of a segment), 1, 2 and 3 (not dividing them in most cases), and with its workspace
+ * alone forcing a head-group split. Also the knobs' rules:
  * unset, the newest version that tiles (8 and 4 in mode fwd, with G = 16 and TT = 16; 5 and 3
  * with fwdbwd's states, 1 where neither tiles); bad and deleted values refused (la.out 6 lost its
- * A/B); asked for, a version that cannot tile a shape version 1 tiles refused with Unsupported
- * naming its knob; la.out 7 or 8 and la.state 4 refused one without the other and in fwdbwd;
+ * A/B, 7 was subsumed by 8); asked for, a version that cannot tile a shape version 1 tiles
+ * refused with Unsupported naming its knob; la.out 8 and la.state 4 refused one without the other
+ * and in fwdbwd;
  * la.out_g a positive integer. Outputs are poisoned first. Same adapter policy
  * as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
@@ -66,45 +66,43 @@ interface Version {
 }
 const V1: Version = { name: "la.out 1, la.state 1", tune: { "la.out": 1, "la.state": 1 } };
 const DEFAULTS: Version = { name: "la.out 5, la.state 3", tune: { "la.out": 5, "la.state": 3 } };
-const SPLIT = { "la.out": 7, "la.state": 4 };
-const SPLIT8 = { "la.out": 8, "la.state": 4 };
+const SPLIT = { "la.out": 8, "la.state": 4 };
 const CANDIDATES: Version[] = [
   { name: "la.out 5", tune: { "la.out": 5, "la.state": 1 } },
   { name: "la.state 3", tune: { "la.out": 1, "la.state": 3 } },
-  // Sub-chunk states in bf16 for bf16 inputs (f32 for f32 and f16), then forced to f32.
-  { name: "la.out 7, la.state 4", tune: SPLIT, ref: DEFAULTS, fwdOnly: true },
+  // Sub-chunk states in bf16 for bf16 inputs (f32 for f32 and f16). G unset: 16, clamped to
+  // NSUB (a whole segment a workgroup in every case here).
+  { name: "la.out 8, la.state 4", tune: SPLIT, ref: DEFAULTS, fwdOnly: true },
   {
-    name: "la.out 7, la.state 4, la.cs_f32 1",
+    name: "la.out 8, la.state 4, la.cs_f32 1",
     tune: { ...SPLIT, "la.cs_f32": 1 },
     ref: DEFAULTS,
     fwdOnly: true,
     bf16Only: true,
   },
-  // G unset: 8, clamped to NSUB (a whole segment a workgroup in every case here).
-  { name: "la.out 8, la.state 4", tune: SPLIT8, ref: DEFAULTS, fwdOnly: true },
   // One sub-chunk a workgroup: only the prefix in registers, nothing prefetched.
   {
     name: "la.out 8, la.out_g 1",
-    tune: { ...SPLIT8, "la.out_g": 1 },
+    tune: { ...SPLIT, "la.out_g": 1 },
     ref: DEFAULTS,
     fwdOnly: true,
   },
   // NSUB = 3, 3, 4 in the cases: 2 leaves short last groups in the first two, 3 in the third.
   {
     name: "la.out 8, la.out_g 2",
-    tune: { ...SPLIT8, "la.out_g": 2 },
+    tune: { ...SPLIT, "la.out_g": 2 },
     ref: DEFAULTS,
     fwdOnly: true,
   },
   {
     name: "la.out 8, la.out_g 3",
-    tune: { ...SPLIT8, "la.out_g": 3 },
+    tune: { ...SPLIT, "la.out_g": 3 },
     ref: DEFAULTS,
     fwdOnly: true,
   },
   {
     name: "la.out 8, la.out_g 2, la.cs_f32 1",
-    tune: { ...SPLIT8, "la.out_g": 2, "la.cs_f32": 1 },
+    tune: { ...SPLIT, "la.out_g": 2, "la.cs_f32": 1 },
     ref: DEFAULTS,
     fwdOnly: true,
     bf16Only: true,
@@ -115,7 +113,7 @@ interface Case {
   name: string;
   shape: Shape;
   chunk: number;
-  /** la.cps, la.sub (la.out 1–6), la.cs_len (la.out 7), la.tt. */
+  /** la.cps, la.sub (la.out 1 and 5), la.cs_len (la.out 8), la.tt. */
   tune: Record<string, number>;
   /** Segments per head the plan must make (at least). */
   minSeg: number;
@@ -126,7 +124,7 @@ interface Case {
 
 const CASES: Case[] = [
   {
-    // la.out 7: sub-chunks of 8, 3 a segment; the last segment is 3 tokens.
+    // la.out 8: sub-chunks of 8, 3 a segment; the last segment is 3 tokens.
     name: "K=14, V=10, B=2, T=75, C=8, 3 chunks a segment, steps of 4, sub-chunks of 8",
     shape: { B: 2, T: 75, H: 1, K: 14, V: 10, M: 0 },
     chunk: 8,
@@ -138,7 +136,7 @@ const CASES: Case[] = [
   {
     // Odd rows: 16-bit q, k, v loaded a word per element. Steps of 128 q and k blocks: la.out 5
     // runs 64 invocations (version 1: 40), two blocks each.
-    // la.out 7: sub-chunks of 12 (12, 12, 8 a segment of 32), each summed in 3 state tiles of 4.
+    // la.out 8: sub-chunks of 12 (12, 12, 8 a segment of 32), each summed in 3 state tiles of 4.
     name: "odd K=31, V=7, H=3, T=100, C=16, 2 chunks a segment, steps of 16, sub-chunks of 12",
     shape: { B: 1, T: 100, H: 3, K: 31, V: 7, M: 0 },
     chunk: 16,
@@ -151,7 +149,7 @@ const CASES: Case[] = [
     // The H100's K4 = V4 = 16 with steps of 12 (lavapipe's 32 KiB), so each segment of 64 tokens
     // ends in a partial step; odd K, which bf16 takes in mode fwd only (dq and dk rows of odd
     // length are refused: packed bf16 pairs).
-    // la.out 7: sub-chunks of 16 (lavapipe's 32 KiB fit 16 at K4 = V4 = 16), the last segment 8
+    // la.out 8: sub-chunks of 16 (lavapipe's 32 KiB fit 16 at K4 = V4 = 16), the last segment 8
     // tokens.
     name: "odd K=63, V=64, B·H=2, T=200, C=32, 2 chunks a segment, steps of 12, sub-chunks of 16",
     shape: { B: 1, T: 200, H: 2, K: 63, V: 64, M: 0 },
@@ -272,8 +270,8 @@ if (backend) {
         return Promise.resolve();
       });
       const bad = [
-        ["la.out", 9, "1, 5, 7 or 8"],
-        ["la.out", 6, "1, 5, 7 or 8"],
+        ["la.out", 9, "1, 5 or 8"],
+        ["la.out", 7, "1, 5 or 8"],
         ["la.state", 2, "1, 3 or 4"],
       ] as const;
       for (const [key, value, list] of bad) {
@@ -282,7 +280,7 @@ if (backend) {
           return Promise.resolve();
         });
       }
-      // Version 1 fits these limits at steps of 4; the padded rows of 5 and 7 (K=V=16: 80 B
+      // Version 1 fits these limits at steps of 4; the padded rows of 5 and 8 (K=V=16: 80 B
       // more) and their invocations (K=64, V=4: 32 against 16; K=V=16: 20 for 5) do not. Unset,
       // the newest version that fits runs.
       const small: Shape = { B: 1, T: 64, H: 1, K: 16, V: 16, M: 0 };
@@ -296,10 +294,8 @@ if (backend) {
       const refused = [
         [5, small, tight, 1],
         [5, narrow, few, 1],
-        // 7 and 8 update no state, so their invocations fit 16 at K = V = 16: unset, 8 runs.
+        // 8 updates no state, so its invocations fit 16 at K = V = 16: unset, it runs there.
         [5, small, few, 8],
-        [7, small, tight, 1],
-        [7, narrow, few, 1],
         [8, small, tight, 1],
         [8, narrow, few, 1],
       ] as const;
@@ -309,7 +305,7 @@ if (backend) {
           return Promise.resolve();
         });
         assert.equal(planLaSeg({ ...req, shape }, "f32", lim).versions.out, newest);
-        await withTune(out === 7 ? SPLIT : out === 8 ? SPLIT8 : { "la.out": out }, () => {
+        await withTune(out === 8 ? SPLIT : { "la.out": out }, () => {
           assert.throws(() => planLaSeg({ ...req, shape }, "f32", lim), (e) => {
             assert.ok(e instanceof Unsupported, String(e));
             assert.match(e.message, new RegExp(`la\\.out=${out}`));
@@ -320,7 +316,7 @@ if (backend) {
       }
     });
 
-    it("la.out 7 and la.state 4 run only together, in mode fwd; wsc sized per sub-chunk", async () => {
+    it("la.out 8 and la.state 4 run only together, in mode fwd; wsc sized per sub-chunk", async () => {
       const c = CASES[0];
       const req = request(c, "fwd", true);
       const unsupported = (re: RegExp) => (e: unknown) => {
@@ -329,14 +325,14 @@ if (backend) {
         return true;
       };
       const pairs = [
-        [{ "la.out": 7, "la.state": 3 }, /la\.out=7, la\.state=3$/],
+        [{ "la.out": 8, "la.state": 3 }, /la\.out=8, la\.state=3$/],
         [{ "la.out": 5, "la.state": 4 }, /la\.out=5, la\.state=4$/],
       ] as const;
       for (const [tune, re] of pairs) {
         await withTune({ ...c.tune, ...tune }, () => {
           assert.throws(
             () => planLaSeg(req, "f32", limits),
-            unsupported(/la\.out=7 and la\.state=4/),
+            unsupported(/la\.out=8 and la\.state=4/),
           );
           assert.throws(() => planLaSeg(req, "f32", limits), unsupported(re));
           // The op's planner does not hand the asked names to the per-chunk passes either.
@@ -344,17 +340,9 @@ if (backend) {
           return Promise.resolve();
         });
       }
-      await withTune({ ...c.tune, "la.out": 8, "la.state": 3 }, () => {
-        assert.throws(
-          () => planLaSeg(req, "f32", limits),
-          unsupported(/la\.out=8 and la\.state=4 .*la\.out=8, la\.state=3$/),
-        );
-        return Promise.resolve();
-      });
       // One knob asked for brings its partner when the other is unset.
       const partners = [
         [{ "la.out": 8 }, { out: 8, state: 4 }],
-        [{ "la.out": 7 }, { out: 7, state: 4 }],
         [{ "la.state": 4 }, { out: 8, state: 4 }],
         [{ "la.out": 5 }, { out: 5, state: 3 }],
         [{ "la.state": 3 }, { out: 5, state: 3 }],
@@ -369,21 +357,13 @@ if (backend) {
         const fwdbwd = request(c, "fwdbwd", true);
         assert.throws(
           () => planLaSeg(fwdbwd, "f32", limits, true),
-          unsupported(/la\.out=7, la\.state=4 run in mode fwd only/),
-        );
-        return Promise.resolve();
-      });
-      await withTune({ ...c.tune, ...SPLIT8 }, () => {
-        const fwdbwd = request(c, "fwdbwd", true);
-        assert.throws(
-          () => planLaSeg(fwdbwd, "f32", limits, true),
           unsupported(/la\.out=8, la\.state=4 run in mode fwd only/),
         );
         return Promise.resolve();
       });
-      // la.out_g: a positive integer, read by la.out 8 alone (7 has no G); unset, 16.
+      // la.out_g: a positive integer, read by la.out 8 alone; unset, 16.
       for (const g of [0, -1, 2.5]) {
-        await withTune({ ...c.tune, ...SPLIT8, "la.out_g": g }, () => {
+        await withTune({ ...c.tune, ...SPLIT, "la.out_g": g }, () => {
           assert.throws(
             () => planLaSeg(req, "f32", limits),
             /la\.out_g must be a positive integer/,
@@ -396,12 +376,12 @@ if (backend) {
         [{ "la.out_g": 2 }, 8, 2],
         [{ "la.out_g": 2, "la.state": 4 }, 8, 2],
         [{}, 8, null],
-        [{ "la.out_g": 2, "la.out": 7 }, 7, undefined],
+        [{ "la.out_g": 2, "la.out": 5, "la.state": 3 }, 5, undefined],
       ];
       for (const [tune, out, G] of unset) {
         await withTune({ ...c.tune, ...tune }, () => {
           const plan = planLaSeg(req, "f32", limits);
-          assert.deepEqual(plan.versions, { out, state: 4 });
+          assert.deepEqual(plan.versions, { out, state: out === 8 ? 4 : 3 });
           assert.equal(plan.cs?.G, G === null ? Math.min(16, plan.cs!.NSUB) : G);
           return Promise.resolve();
         });
@@ -421,7 +401,7 @@ if (backend) {
       ) {
         await withTune({ ...c.tune, ...SPLIT, ...f32, "la.tt": 5 }, () => {
           const plan = planLaSeg(req, dtype, limits);
-          assert.deepEqual(plan.cs, { NSUB: 3, SLOT: 52, f32: bytes === 16 });
+          assert.deepEqual(plan.cs, { NSUB: 3, SLOT: 52, f32: bytes === 16, G: 3 });
           assert.equal(plan.state.TT, 4);
           assert.equal(plan.workspace.wsc, 2 * 4 * 2 * 52 * bytes);
           return Promise.resolve();
@@ -455,10 +435,10 @@ if (backend) {
         assert.equal(at(4, "f32").workspace.wsc, 2146959360);
         return Promise.resolve();
       });
-      // la.out 8 tiles as 7 (same invocations and workgroup memory), 16 sub-chunks a workgroup
+      // la.out 8: 256 invocations, 45.5 KiB of workgroup memory, 16 sub-chunks a workgroup
       // unless la.out_g says otherwise, at most NSUB (128 here).
       for (const [g, G] of [[undefined, 16], [3, 3], [1000, 128]] as const) {
-        await withTune({ ...SPLIT8, ...(g ? { "la.out_g": g } : {}) }, () => {
+        await withTune({ ...SPLIT, ...(g ? { "la.out_g": g } : {}) }, () => {
           const plan = planLaSeg(big(8), "bf16", h100);
           assert.deepEqual([plan.out.L, plan.out.NT, plan.shared.out], [32, 256, 46592]);
           assert.deepEqual(plan.cs, { NSUB: 128, SLOT: 1040, f32: false, G });
@@ -470,7 +450,7 @@ if (backend) {
     it("splits heads into groups when wsc alone exceeds a binding", async () => {
       // K = 8, V = 16, sub-chunks of 4: per head 4 segments × 3 stored × 34 vec4s × 16 B = 6528
       // B of wsc, against 4096 B of v and o: a 10,000 B binding holds 2 heads of every tensor
-      // but 1 of wsc, so la.out 7 runs 4 groups (the defaults 2).
+      // but 1 of wsc, so la.out 8 runs 4 groups (la.out 5, la.state 3: 2).
       const split = await openWebGpu({ bindingLimit: 10000 });
       try {
         const c: Case = {

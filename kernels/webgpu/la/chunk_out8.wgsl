@@ -1,35 +1,39 @@
-// la.out = 8 (only with la.state = 4; mode fwd): chunk_out7.wgsl with G consecutive sub-chunks of
-// one segment a workgroup (la.out_g, default 16, at most NSUB; a segment's last group may be short),
-// aimed at chunk_out7's fixed cost per workgroup. On an H100 (B1 H8 K=V=64, T=1M bf16) 7's out
-// pass took 12.47 ms at L = 32 (262,144 workgroups) and 21.7 at L = 16: about 35 ns a workgroup,
-// 9.2 of the 12.5 ms, against 3.2 ms that scale with tokens. Each of 7's workgroups stages 16 KiB
-// of f32 segment prefix (ws, the same for all 128 sub-chunks of the segment) and 8 KiB of bf16
-// sub-chunk state (wsc) plus 12 KiB of q, k, v, all exposed before its first barrier. Here:
-//   1. the prefix (ws: S, and z for lid < K4) is loaded once per workgroup into the K4·V4 state
+// la.out = 8 (only with la.state = 4; mode fwd): the outputs without a walk. seg_out5.wgsl walks
+// each segment L tokens a step, carrying S and z from step to step, with three barriers a step, and
+// 40 % of its multiply-adds update the state. Here seg_state4.wgsl has already stored the state at
+// every sub-chunk start relative to its segment (wsc), so sub-chunks are independent (FLA's
+// chunk_fwd_o over chunk_fwd_h's per-chunk states, in segmented form):
+//   S = S_seg + S_rel, z = z_seg + z_rel (ws: the scan's exclusive prefix over segments, h0/z0
+//   included; wsc: the sub-chunk's start inside the segment, none for the first sub-chunk),
+//   O = φ(Q)·S + tril(φ(Q)φ(K)ᵀ)·V,  den = φ(Q)·z + rowsum(tril(φ(Q)φ(K)ᵀ)),
+//   o = O / (den + 1e-6) when normalizing, else scale·O: seg_out5's math, term for term.
+// A workgroup takes G consecutive sub-chunks of one segment (la.out_g, default 16, at most NSUB; a
+// segment's last group may be short); grid (⌈NSUB / G⌉, NSEG, heads).
+//   1. The prefix (ws: S, and z for lid < K4) is loaded once per workgroup into the K4·V4 state
 //      owners' registers (p0…p3, pz); per sub-chunk only its wsc tile is loaded, added and stored
-//      to sS (and sZ);
-//   2. software pipelining: right after the barrier that publishes sub-chunk g's operands, every
-//      invocation issues the loads of sub-chunk g + 1's q, k, v words (Fetch, as 7) and its wsc
-//      tile (c0…c3, cz); they are consumed only after g's last barrier, so their latency runs
-//      under g's two phases instead of in front of them;
-//   3. barriers: 7's three (two without normalizing) per sub-chunk, the third now also taken
-//      without normalizing whenever another sub-chunk follows (see the loop).
-// Math, roles and workgroup memory are 7's (its header): O = φ(Q)·S + tril(φ(Q)φ(K)ᵀ)·V, den =
-// φ(Q)·z + rowsum(tril(φ(Q)φ(K)ᵀ)), term for term. Per-invocation state stays in named vec4s with
-// constant indices (the v2 lesson in docs/perf-notes.md): O invocations now hold o0…o3, p0…p3,
-// c0…c3 and six Raw4 of prefetch across the phases, 56 more live registers than 7's o0…o3,
-// which may cost occupancy (registers, not workgroup memory, may then limit it).
-// Staged at L = 32, K = V = 64, bf16, G = 8, per 8 sub-chunks: 7's 8 workgroups load 8·(16 + 8 +
-// 12) = 288 KiB, 8's one 16 + 8·(8 + 12) = 176 KiB (a segment's first sub-chunk has no wsc tile).
-// Predicted (docs/perf-notes.md, "webgpu la.out 8"): 262,144 → 32,768 workgroups leave ≈ 1.2 ms
-// of the 9.2 ms fixed cost; the per-sub-chunk wsc and q, k, v latency that stays is pipelined, so
-// ≈ 7 ms (4.5–9.5) against 12.47, unless the extra registers halve occupancy (7 fits 4 workgroups
-// of 256 an SM by workgroup memory, which needs ≤ 64 registers an invocation; 8 likely needs
-// more). Measured on the H100 (session 7, hot): 10.17 ms at G = 16 (G = 2, 4, 8, 32, 64: 11.43,
-// 10.68, 10.32, 10.15, 10.26) against 7's 12.46, so 8 is the default; the fixed cost went as
-// predicted, the rest (≈ 10 ms, 10.7 TFLOP/s against WGSL's 43.7 FMA ceiling) did not shrink. On
-// lavapipe it is about 2× slower than 7 (barriers inside a loop cost more there).
-// Grid (⌈NSUB / G⌉, NSEG, heads).
+//      to sS (and sZ).
+//   2. Software pipelining: right after the barrier that publishes sub-chunk g's operands, every
+//      invocation issues the loads of sub-chunk g + 1's q, k, v words (Fetch) and its wsc tile
+//      (c0…c3, cz); they are consumed only after g's last barrier, so their latency runs under g's
+//      two phases instead of in front of them.
+//   3. Barriers: three per sub-chunk (two without normalizing, plus the third whenever another
+//      sub-chunk follows, see the loop).
+// Roles by invocation index, as in seg_out5: load (every invocation fetches blocks lid and lid + NT
+// of the q, k, v tiles; lid < K4·V4 a 4×4 state tile; lid < K4 a block of z); O [L4 × V4] output
+// rows 4r…4r+3, columns 4c…4c+3 in four named vec4s; A [L4 × L4] the next L4² score tiles, the
+// lower block triangle only; D [L] one denominator row each (when normalizing). Phase 1: O the
+// inter term φ(Q)·S, A the scores, D φ(Q)·z; phase 2: O the intra term, D the row sums; o stored
+// after the third barrier. Workgroup memory is seg_out5's, padded against bank conflicts (45.5 KiB
+// at L = 32, K = V = 64). Per-invocation state stays in named vec4s with constant indices (the v2
+// lesson in docs/perf-notes.md).
+// History (H100, B1 H8 K=V=64, T=1M bf16, hot; docs/perf-notes.md session 7): version 7 (one
+// sub-chunk a workgroup, since deleted) took the out pass from seg_out5's 15.8 to 12.47 ms; a
+// sweep of L put ≈ 9.2 ms of that on a fixed cost per workgroup (staging the 16 KiB prefix and 8
+// KiB of wsc before the first barrier, 262,144 workgroups). Version 8 stages the prefix once per G
+// sub-chunks (at G = 8: 176 against 288 KiB staged per 8 sub-chunks): 10.17 ms at G = 16 (G = 2, 4,
+// 8, 32, 64: 11.43, 10.68, 10.32, 10.15, 10.26). The fixed cost went as predicted; the rest (≈ 10
+// ms, 10.7 TFLOP/s against WGSL's 43.7 FMA ceiling) did not shrink. On lavapipe it is about 2×
+// slower than version 7 was (barriers inside a loop cost more there).
 override L: u32 = 32;       // tokens per sub-chunk (la.cs_len)
 override L4: u32 = 8;
 override SEGT: u32 = 4096;  // tokens per segment
@@ -297,10 +301,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       for (var s4 = 0u; s4 <= dt / 4u; s4++) { den += dot(sA[dt * AS + s4], vec4f(1.0)); }
       sD[dt] = den;
     }
-    // Normalizing: publishes sD to the O invocations (7's third barrier). Either way, when a
+    // Normalizing: publishes sD to the O invocations (the third barrier). Either way, when a
     // sub-chunk follows, it ends this one's reads of sV (and sA) before the next writes sV at the
     // top of the loop (sA is rewritten only after the next first barrier, which this would cover
-    // anyway); 7 had no such writer and skipped it without normalizing. Uniform: nsub is.
+    // anyway). Uniform: nsub is.
     if (NORMALIZE || g + 1u < nsub) { workgroupBarrier(); }
 
     if (isO) {

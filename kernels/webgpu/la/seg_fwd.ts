@@ -11,7 +11,7 @@
  * chunk's starting state and key sum, what chunk_scan.wgsl leaves over the per-chunk passes.
  * Version knobs (`LAB_WEBGPU_TUNE`, planVersion): `la.out` picks pass 3: 1 seg_out.wgsl, 5
  * seg_out5.wgsl (whole-word loaders, bank-conflict padding, the next step's q, k, v prefetched
- * into registers, the state owned by its own invocations; see its header), 7 chunk_out7.wgsl.
+ * into registers, the state owned by its own invocations; see its header), 8 chunk_out8.wgsl.
  * `la.state` picks pass 1: 1 seg_state.wgsl, 3 seg_state3.wgsl (the same loaders, the next tile's
  * k, v prefetched; at least ⌈TT·max(K4, V4) / 2⌉ invocations), 4 seg_state4.wgsl. Asked for, a
  * version that cannot tile a shape throws Unsupported naming its knob. On an H100 (B1 H8 K=V=64,
@@ -19,20 +19,18 @@
  * 20.5 → 16.3 → 15.8 ms (versions 1–5; 2–4 held one change each and were deleted after), state
  * 6.49 → 5.35 → 4.09 ms; the forward 34.8 → 20.1 ms. Version 6 of la.out (8×4 output tiles) lost
  * its A/B (session 7: out 17.3 against 15.8 ms) and was deleted.
- * `la.out` 7 with `la.state` 4 (one without the other is Unsupported): no walk. seg_state4.wgsl also stores the state at every sub-chunk start (L tokens, `la.cs_len`)
+ * `la.out` 8 with `la.state` 4 (the default in mode fwd; one without the other is Unsupported): no
+ * walk. seg_state4.wgsl also stores the state at every sub-chunk start (L tokens, `la.cs_len`)
  * relative to its segment in a second workspace, wsc (bf16 for bf16 inputs unless `la.cs_f32` =
- * 1, else f32); after the scan, chunk_out7.wgsl computes each sub-chunk on its own from ws + wsc.
- * On the H100 (session 7) the forward took 16.9 ms against 20.1 for 5/3 at 1M bf16 (out 12.5
- * against 15.8, state 4.3 against 4.1), 19.1 against 21.5 in f32 and 18.0 against 20.5 in f16.
+ * 1, else f32); after the scan, chunk_out8.wgsl computes `la.out_g` (G, default 16, at most NSUB)
+ * consecutive sub-chunks of a segment a workgroup, each from the segment prefix (loaded once into
+ * registers) plus its wsc tile, the next sub-chunk's q, k, v and wsc prefetched under the current
+ * one's compute; grid (⌈NSUB / G⌉, NSEG, heads). With la.state 4 the state pass tiles TT = 16
+ * tokens unless `la.tt` says otherwise. On the H100 (session 7, 1M bf16, prof.ts hot medians):
+ * version 7 (one sub-chunk a workgroup, deleted once 8 subsumed it) took the forward from 20.1 to
+ * 16.9 ms (out 15.8 → 12.5); 8 at G = 16 to 14.7 (out 10.17; G = 2, 4, 8, 32, 64: 11.43, 10.68,
+ * 10.32, 10.15, 10.26); TT = 16 the state pass from 4.13 to 3.79 ms (cps 16).
  * fwdbwd's `states` path keeps 5 and 3, whose walk leaves the per-chunk states the backward reads.
- * `la.out` 8 (chunk_out8.wgsl, also only with `la.state` 4; the default in mode fwd): 7 with
- * `la.out_g` (default 16, at most NSUB) consecutive sub-chunks of a segment a workgroup, the
- * segment prefix loaded once into registers and the next sub-chunk's q, k, v and wsc prefetched
- * under the current one's compute; grid (⌈NSUB / G⌉, NSEG, heads). On the H100 (session 7, 1M
- * bf16) out 10.17 ms at G = 16 against 7's 12.46 (G = 2, 4, 8, 32, 64: 11.43, 10.68, 10.32,
- * 10.15, 10.26), the forward 14.7 against 17.0; f32 15.9 against 19.1, f16 16.0 against 18.0.
- * With la.state 4 the state pass tiles TT = 16 tokens unless `la.tt` says otherwise (3.79 against
- * 4.13 ms at TT = 32 on the H100, cps 16).
  */
 import type { InputName, OpRequest } from "../../../bench/ops.ts";
 import { Unsupported } from "../../../bench/backends/backend.ts";
@@ -77,14 +75,14 @@ export interface LaSegPlan extends Plan {
   /** The `la.out` and `la.state` versions the passes were tiled for. */
   versions: { out: OutVersion; state: StateVersion };
   /**
-   * la.out 7 / la.state 4: L (above) is the sub-chunk length; NSUB sub-chunks per segment, of
-   * which 1…NSUB−1 have a state in wsc, SLOT vec4s each, stored as f32 or bf16; la.out 8 only:
-   * G sub-chunks a workgroup (`la.out_g`, at most NSUB).
+   * la.out 8 / la.state 4: L (above) is the sub-chunk length; NSUB sub-chunks per segment, of
+   * which 1…NSUB−1 have a state in wsc, SLOT vec4s each, stored as f32 or bf16; G sub-chunks a
+   * workgroup (`la.out_g`, at most NSUB).
    */
-  cs?: { NSUB: number; SLOT: number; f32: boolean; G?: number };
+  cs?: { NSUB: number; SLOT: number; f32: boolean; G: number };
 }
 
-export type OutVersion = 1 | 5 | 7 | 8;
+export type OutVersion = 1 | 5 | 8;
 export type StateVersion = 1 | 3 | 4;
 
 /** wsc's binding number, past those of chunk_fwd.ts's BIND. */
@@ -116,9 +114,9 @@ fn st_cs(i: u32, x: vec4f) {
  * of φ(Q) and of the scores are padded to an odd number of vec4s, φ(K) has one vec4 of padding
  * after every 4 rows, there are at least L·max(K4, V4)/2 invocations (each prefetches at most two
  * vec4s of q, k and v), and the state owners follow the L4·V4 O invocations (L4·V4 + K4·V4 at
- * least). Versions 7 and 8 (chunk_out7.wgsl, chunk_out8.wgsl, L the sub-chunk length) update no
- * state: their O, A and D invocations follow one another, and the first K4·V4 own one state tile
- * each (8 keeps the segment prefix's in registers; its workgroup memory is 7's).
+ * least). Version 8 (chunk_out8.wgsl, L the sub-chunk length) updates no state: its O, A and D
+ * invocations follow one another, and the first K4·V4 own one state tile each (the segment
+ * prefix's in registers).
  */
 function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
   const l4 = l / 4;
@@ -128,7 +126,7 @@ function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
       shared: 16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4) + 4 * l,
     };
   }
-  const inv = version >= 7
+  const inv = version === 8
     ? Math.max(l4 * V4 + l4 ** 2 + l, K4 * V4)
     : l4 * V4 + Math.max(K4 * V4, l4 ** 2 + l);
   const vec4s = l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
@@ -171,7 +169,7 @@ export function planLaSeg(
   // Unset, 8 and 4 where they tile (mode fwd), else 5 and 3, else 1.
   return planVersion(
     "la.out",
-    [1, 5, 7, 8],
+    [1, 5, 8],
     (out) =>
       planVersion("la.state", [1, 3, 4], (state) =>
         planLaSegAt(req, dtype, limits, states, {
@@ -196,13 +194,12 @@ function planLaSegAt(
   if (dtype === "bf16" && V % 2 !== 0) {
     throw new Unsupported(`webgpu la/chunk bf16 needs an even V (packed bf16 pairs), got V=${V}`);
   }
-  // la.out 7 and 8 both read the sub-chunk states only la.state 4 stores.
-  const split = versions.out === 7 || versions.out === 8;
+  // la.out 8 reads the sub-chunk states only la.state 4 stores.
+  const split = versions.out === 8;
   if (split !== (versions.state === 4)) {
     const set = (key: string) => `${key}=${tuned(key, 0) || "unset"}`;
-    const out = versions.out === 8 ? 8 : 7;
     throw new Unsupported(
-      `webgpu la/chunk segmented forward: la.out=${out} and la.state=4 run only together ` +
+      `webgpu la/chunk segmented forward: la.out=8 and la.state=4 run only together ` +
         `(the state pass stores the sub-chunk states the out pass reads); LAB_WEBGPU_TUNE has ` +
         `${set("la.out")}, ${set("la.state")}`,
     );
@@ -227,7 +224,7 @@ function planLaSegAt(
   const NSEG = Math.ceil(NC / cps);
   const SEGT = cps * C;
   const ceil4 = (n: number) => 4 * Math.ceil(n / 4);
-  // L: seg_out's step, or version 7's sub-chunk (the state pass stores a state every L tokens).
+  // L: seg_out's step, or version 8's sub-chunk (the state pass stores a state every L tokens).
   let L = Math.min(ceil4(tuned(split ? "la.cs_len" : "la.sub", 32)), ceil4(Math.min(SEGT, T)));
   const outInv = (l: number) => outTiles(l, K4, V4, versions.out).NT;
   const outShared = (l: number) => outTiles(l, K4, V4, versions.out).shared;
@@ -277,8 +274,12 @@ function planLaSegAt(
     if (asked > 1) {
       throw new Error(`LAB_WEBGPU_TUNE la.cs_f32 must be 1 (f32 states), got ${asked}`);
     }
-    cs = { NSUB, SLOT: 4 * K4 * V4 + K4, f32: dtype !== "bf16" || asked === 1 };
-    if (versions.out === 8) cs.G = Math.min(tuned("la.out_g", 16), NSUB);
+    cs = {
+      NSUB,
+      SLOT: 4 * K4 * V4 + K4,
+      f32: dtype !== "bf16" || asked === 1,
+      G: Math.min(tuned("la.out_g", 16), NSUB),
+    };
     // Bytes of a vec4: f32, or four bf16 in two words. A binding cannot be empty (NSUB = 1).
     workspace.wsc = Math.max(16, BH * NSEG * (NSUB - 1) * cs.SLOT * (cs.f32 ? 16 : 8));
   }
@@ -306,8 +307,8 @@ function planLaSegAt(
  * The three segmented passes. With `states` (fwdbwd, la.fwd_seg = 2) ws is the three-pass
  * path's [heads, NC, K·V + K] (Params.NC = chunks) and seg_out fills every chunk's slot; the
  * passes are labelled `seg state`, `seg scan`, `seg out` so per-pass times say which forward ran.
- * la.out 7 / la.state 4 (`plan.cs`) bind wsc too, and the out pass runs one workgroup per
- * sub-chunk: grid (NSUB, NSEG, heads); la.out 8 one per G of them: (⌈NSUB / G⌉, NSEG, heads).
+ * la.out 8 / la.state 4 (`plan.cs`) bind wsc too, and the out pass runs one workgroup per G
+ * sub-chunks: grid (⌈NSUB / G⌉, NSEG, heads).
  */
 export async function buildLaSeg(
   device: GPUDevice,
@@ -317,7 +318,7 @@ export async function buildLaSeg(
   states = false,
 ): Promise<Kernel> {
   const cs = plan.cs;
-  // la.out 7 / la.state 4: the forward's bindings and wsc, in a layout of their own.
+  // la.out 8 / la.state 4: the forward's bindings and wsc, in a layout of their own.
   const fwd = ["params", "q", "k", "v", "o", "ws", "h0", "z0", "final_state", "final_z"] as const;
   const bindings: Partial<Record<BindName, number>> = cs
     ? { ...Object.fromEntries(fwd.map((n) => [n, BIND[n]])), wsc: WSC }
@@ -361,8 +362,7 @@ export async function buildLaSeg(
   // ws slots per segment (Params.NC slots per head): one per segment, or one per chunk.
   const slots: Record<string, number> = states ? { CPS: plan.cps } : {};
   const sub: Record<string, number> = cs ? { L, NSUB: cs.NSUB, SLOT: cs.SLOT } : {};
-  // G is chunk_out8's alone (an override a shader lacks is an error).
-  const group: Record<string, number> = cs?.G ? { G: cs.G } : {};
+  const group: Record<string, number> = cs ? { G: cs.G } : {};
   const [state, scan, out] = await settled([
     make("seg_state", plan.versions.state, { SEGT, K4, V4, ...plan.state, ...slots, ...sub }),
     make("chunk_scan", 1, { WG: plan.scan.WG, NORMALIZE, ...slots }),
@@ -398,7 +398,7 @@ export async function buildLaSeg(
         label: label("out"),
         steps: [{
           pipeline: out,
-          workgroups: cs ? [Math.ceil(cs.NSUB / (cs.G ?? 1)), plan.NSEG, plan.BH] : grid,
+          workgroups: cs ? [Math.ceil(cs.NSUB / cs.G), plan.NSEG, plan.BH] : grid,
         }],
       },
     ],

@@ -1,6 +1,6 @@
-// la.state = 4 (only with la.out = 7; mode fwd): seg_state3.wgsl (same loaders, the next tile's
+// la.state = 4 (only with la.out = 8; mode fwd): seg_state3.wgsl (same loaders, the next tile's
 // k, v prefetched into registers, one 4×4 state tile per invocation; see there), which also
-// stores the running sums at every sub-chunk boundary inside the segment, so that chunk_out7.wgsl
+// stores the running sums at every sub-chunk boundary inside the segment, so that chunk_out8.wgsl
 // needs no walk (FLA's chunk_fwd_h, relative to the segment start: the scan over segments runs
 // after this pass). Sub-chunk j ≥ 1 of a segment (L tokens each, la.cs_len; L a multiple of TT,
 // so every boundary ends a tile) gets Σ φ(k)ᵀv and Σ φ(k) over the segment's tokens before it,
