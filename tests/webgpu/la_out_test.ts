@@ -8,7 +8,7 @@
  * multiple of the step, chunk or segment, B·H > 1, odd K, odd V (bf16 refuses it), steps shorter
  * than a chunk, two prefetched blocks per invocation and more invocations than version 1, and
  * K = V = 64. The chunk-parallel pair `la.out` 8 + `la.state` 4 (chunk_out8.wgsl,
- * seg_state4.wgsl; mode fwd only, where it is the default) is checked the same way against the
+ * seg_state3.wgsl with SUB; mode fwd only, where it is the default) is checked the same way against the
  * oracle and against fwdbwd's defaults (la.out 5, la.state 3), with sub-chunks (`la.cs_len`) not
  * dividing T or the segment, several state tiles per sub-chunk, bf16 with its sub-chunk states in
  * bf16 and in f32 (`la.cs_f32`), G = `la.out_g` sub-chunks a workgroup unset (16, clamped to the

@@ -1,8 +1,9 @@
 // la.out = 8 (only with la.state = 4; mode fwd): the outputs without a walk. seg_out5.wgsl walks
 // each segment L tokens a step, carrying S and z from step to step, with three barriers a step, and
-// 40 % of its multiply-adds update the state. Here seg_state4.wgsl has already stored the state at
-// every sub-chunk start relative to its segment (wsc), so sub-chunks are independent (FLA's
-// chunk_fwd_o over chunk_fwd_h's per-chunk states, in segmented form):
+// 40 % of its multiply-adds update the state. Here the state pass (la.state 4: seg_state3.wgsl
+// with SUB) has already stored the state at every sub-chunk start relative to its segment (wsc),
+// so sub-chunks are independent (FLA's chunk_fwd_o over chunk_fwd_h's per-chunk states, in
+// segmented form):
 //   S = S_seg + S_rel, z = z_seg + z_rel (ws: the scan's exclusive prefix over segments, h0/z0
 //   included; wsc: the sub-chunk's start inside the segment, none for the first sub-chunk),
 //   O = φ(Q)·S + tril(φ(Q)φ(K)ᵀ)·V,  den = φ(Q)·z + rowsum(tril(φ(Q)φ(K)ᵀ)),

@@ -13,14 +13,14 @@
  * seg_out5.wgsl (whole-word loaders, bank-conflict padding, the next step's q, k, v prefetched
  * into registers, the state owned by its own invocations; see its header), 8 chunk_out8.wgsl.
  * `la.state` picks pass 1: 1 seg_state.wgsl, 3 seg_state3.wgsl (the same loaders, the next tile's
- * k, v prefetched; at least ⌈TT·max(K4, V4) / 2⌉ invocations), 4 seg_state4.wgsl. Asked for, a
+ * k, v prefetched; at least ⌈TT·max(K4, V4) / 2⌉ invocations), 4 seg_state3.wgsl with SUB. Asked for, a
  * version that cannot tile a shape throws Unsupported naming its knob. On an H100 (B1 H8 K=V=64,
  * T=1M bf16, prof.ts hot medians, session 6) each change won when timed alone: out 28.1 → 22.1 →
  * 20.5 → 16.3 → 15.8 ms (versions 1–5; 2–4 held one change each and were deleted after), state
  * 6.49 → 5.35 → 4.09 ms; the forward 34.8 → 20.1 ms. Version 6 of la.out (8×4 output tiles) lost
  * its A/B (session 7: out 17.3 against 15.8 ms) and was deleted.
  * `la.out` 8 with `la.state` 4 (the default in mode fwd; one without the other is Unsupported): no
- * walk. seg_state4.wgsl also stores the state at every sub-chunk start (L tokens, `la.cs_len`)
+ * walk. The state pass (seg_state3.wgsl with SUB) also stores the state at every sub-chunk start (L tokens, `la.cs_len`)
  * relative to its segment in a second workspace, wsc (bf16 for bf16 inputs unless `la.cs_f32` =
  * 1, else f32); after the scan, chunk_out8.wgsl computes `la.out_g` (G, default 16, at most NSUB)
  * consecutive sub-chunks of a segment a workgroup, each from the segment prefix (loaded once into
@@ -343,7 +343,8 @@ export async function buildLaSeg(
     loadSource(plan.dtype, [["q", BIND.q, K], ["k", BIND.k, K], ["v", BIND.v, V]]),
     f32s,
     vec4Accessors(["ws"]),
-    cs ? csSource(cs.f32) : "",
+    // seg_state3's SUB branch names st_cs; without wsc the branch is never taken.
+    cs ? csSource(cs.f32) : "fn st_cs(i: u32, x: vec4f) {}",
     common,
     await wgslFile(import.meta.url, "seg_load.wgsl"),
   ].join("\n");
@@ -364,7 +365,16 @@ export async function buildLaSeg(
   const sub: Record<string, number> = cs ? { L, NSUB: cs.NSUB, SLOT: cs.SLOT } : {};
   const group: Record<string, number> = cs ? { G: cs.G } : {};
   const [state, scan, out] = await settled([
-    make("seg_state", plan.versions.state, { SEGT, K4, V4, ...plan.state, ...slots, ...sub }),
+    // la.state 4 is seg_state3.wgsl with SUB (the sub-chunk sums into wsc).
+    make("seg_state", cs ? 3 : plan.versions.state, {
+      SEGT,
+      K4,
+      V4,
+      ...plan.state,
+      ...slots,
+      ...sub,
+      ...(cs ? { SUB: 1 } : {}),
+    }),
     make("chunk_scan", 1, { WG: plan.scan.WG, NORMALIZE, ...slots }),
     make(cs ? "chunk_out" : "seg_out", plan.versions.out, {
       SEGT,

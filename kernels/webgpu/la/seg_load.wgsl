@@ -1,4 +1,4 @@
-// Loaders of seg_out5.wgsl, chunk_out8.wgsl, seg_state3.wgsl and seg_state4.wgsl, on raw4_x/cook4_x
+// Loaders of seg_out5.wgsl, chunk_out8.wgsl and seg_state3.wgsl, on raw4_x/cook4_x
 // (seg_load.ts) and ld4_ws/st4_ws (kernel.ts vec4Accessors): vec4 column blocks built from whole
 // loads, bounds applied as selects on clamped indices, no vector component written at a run-time
 // index.

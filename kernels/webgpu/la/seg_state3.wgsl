@@ -10,6 +10,18 @@
 //     ⌈TT·V4 / 2⌉), so every invocation fetches blocks lid and lid + NT of each as storage words
 //     (raw4_*, in flight until used) right after the barrier that publishes this tile, and after
 //     the tile's last barrier unpacks them (φ, bounds) into sK, sV. Two barriers per tile.
+// la.state = 4 (only with la.out = 8; mode fwd) is this pass with SUB: it also stores the running
+// sums at every sub-chunk boundary inside the segment, so that chunk_out8.wgsl needs no walk
+// (FLA's chunk_fwd_h, relative to the segment start: the scan over segments runs after this
+// pass). Sub-chunk j ≥ 1 of a segment (L tokens each, la.cs_len; L a multiple of TT, so every
+// boundary ends a tile) gets Σ φ(k)ᵀv and Σ φ(k) over the segment's tokens before it, in wsc
+// [heads][NSEG][NSUB − 1][SLOT vec4s]: the state as [4·K4][V4] vec4s (rows and columns past K, V
+// hold zeros), then z as K4 vec4s. Sub-chunk 0's is zero and not stored. Each store is the owning
+// invocation's registers after the tile's FMAs (no extra barrier); st_cs (seg_fwd.ts csSource)
+// keeps a vec4 as f32, or as four bf16 rounded to nearest even in two words when the inputs are
+// bf16 (as FLA keeps h in the input dtype; la.cs_f32 = 1 forces f32). At K = V = 64, L = 32 that
+// adds 8,320 bytes (bf16) per 32 tokens of a head to the pass's reads of 8,192: 2.2 GB of writes
+// at 1M, H8. The segment totals go to ws either way.
 override TT: u32 = 32;  // tokens per workgroup-memory tile
 override SEGT: u32 = 4096;  // tokens per segment
 override NT: u32 = 256;  // invocations (≥ K4·V4, ≥ K4, ≥ ⌈TT·K4 / 2⌉, ≥ ⌈TT·V4 / 2⌉)
@@ -17,6 +29,10 @@ override K4: u32 = 16;
 override V4: u32 = 16;
 // ws slots per segment: 1 in mode fwd; with STATES the chunks per segment (seg_state.wgsl).
 override CPS: u32 = 1;
+override SUB: bool = false;  // la.state 4: the sub-chunk sums into wsc (above)
+override L: u32 = 32;        // with SUB: tokens per sub-chunk (TT divides it)
+override NSUB: u32 = 128;    // with SUB: sub-chunks per segment, ⌈SEGT / L⌉
+override SLOT: u32 = 4u * K4 * V4 + K4;  // with SUB: vec4s per state in wsc
 
 var<workgroup> sK: array<vec4f, TT * K4>;  // φ(k) [TT][K4]
 var<workgroup> sV: array<vec4f, TT * V4>;  // v [TT][V4]
@@ -95,6 +111,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     if (lid < K4) {
       for (var s = 0u; s < TT; s++) { z += sK[s * K4 + lid]; }
+    }
+    // A sub-chunk boundary inside the segment: the sums so far start sub-chunk done / L.
+    let done = t0 + TT - tbeg;
+    if (SUB && done % L == 0u && t0 + TT < tend) {
+      let at = ((bh * p.NC + seg) * (NSUB - 1u) + done / L - 1u) * SLOT;
+      if (isS) {
+        let x = at + 4u * kr * V4 + c;
+        st_cs(x, s0);
+        st_cs(x + V4, s1);
+        st_cs(x + 2u * V4, s2);
+        st_cs(x + 3u * V4, s3);
+      }
+      if (lid < K4) { st_cs(at + 4u * K4 * V4 + lid, z); }
     }
     workgroupBarrier();
   }
