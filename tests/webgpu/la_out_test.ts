@@ -7,18 +7,18 @@
  * reads the per-chunk states the walk leaves). Shapes: several segments per head with T not a
  * multiple of the step, chunk or segment, B·H > 1, odd K, odd V (bf16 refuses it), steps shorter
  * than a chunk, two prefetched blocks per invocation and more invocations than version 1, and
- * K = V = 64. The chunk-parallel pair `la.out` 8 + `la.state` 4 (chunk_out8.wgsl,
- * seg_state3.wgsl with SUB; mode fwd only, where it is the default) is checked the same way against the
- * oracle and against fwdbwd's defaults (la.out 5, la.state 3), with sub-chunks (`la.cs_len`) not
- * dividing T or the segment, several state tiles per sub-chunk, bf16 with its sub-chunk states in
- * bf16 and in f32 (`la.cs_f32`), G = `la.out_g` sub-chunks a workgroup unset (16, clamped to the
- * sub-chunks of a segment), 1, 2 and 3 (not dividing them in most cases), and with its workspace
- * alone forcing a head-group split. Also the knobs' rules:
- * unset, the newest version that tiles (8 and 4 in mode fwd, with G = 16 and TT = 16; 5 and 3
- * with fwdbwd's states, 1 where neither tiles); bad and deleted values refused (la.out 6 lost its
- * A/B, 7 was subsumed by 8); asked for, a version that cannot tile a shape version 1 tiles
- * refused with Unsupported naming its knob; la.out 8 and la.state 4 refused one without the other
- * and in fwdbwd;
+ * K = V = 64. The chunk-parallel pairs `la.out` 8 or 9 + `la.state` 4 (chunk_out8.wgsl,
+ * chunk_out9.wgsl, seg_state3.wgsl with SUB; mode fwd only, where they are the default) are
+ * checked the same way against the oracle and against fwdbwd's defaults (la.out 5, la.state 3),
+ * with sub-chunks (`la.cs_len`) not dividing T or the segment, several state tiles per sub-chunk,
+ * bf16 with its sub-chunk states in bf16 and in f32 (`la.cs_f32`), G = `la.out_g` sub-chunks a
+ * workgroup unset (16, clamped to the sub-chunks of a segment), 1, 2 and 3 (not dividing them in
+ * most cases), and with its workspace alone forcing a head-group split. Also the knobs' rules:
+ * unset, the newest version that tiles (in mode fwd 9 and 4 for f16 and bf16, 8 and 4 for f32,
+ * with G = 16 and TT = 16; 5 and 3 with fwdbwd's states, 1 where neither tiles); bad and deleted
+ * values refused (la.out 6 lost its A/B, 7 was subsumed by 8); asked for, a version that cannot
+ * tile a shape version 1 tiles refused with Unsupported naming its knob; la.out 8 or 9 and
+ * la.state 4 refused one without the other and in fwdbwd;
  * la.out_g a positive integer. Outputs are poisoned first. Same adapter policy
  * as the other WebGPU tests; WEBGPU_TEST_SEED=<n> replays.
  */
@@ -70,43 +70,29 @@ const SPLIT = { "la.out": 8, "la.state": 4 };
 const CANDIDATES: Version[] = [
   { name: "la.out 5", tune: { "la.out": 5, "la.state": 1 } },
   { name: "la.state 3", tune: { "la.out": 1, "la.state": 3 } },
-  // Sub-chunk states in bf16 for bf16 inputs (f32 for f32 and f16). G unset: 16, clamped to
-  // NSUB (a whole segment a workgroup in every case here).
-  { name: "la.out 8, la.state 4", tune: SPLIT, ref: DEFAULTS, fwdOnly: true },
-  {
-    name: "la.out 8, la.state 4, la.cs_f32 1",
-    tune: { ...SPLIT, "la.cs_f32": 1 },
-    ref: DEFAULTS,
-    fwdOnly: true,
-    bf16Only: true,
-  },
-  // One sub-chunk a workgroup: only the prefix in registers, nothing prefetched.
-  {
-    name: "la.out 8, la.out_g 1",
-    tune: { ...SPLIT, "la.out_g": 1 },
-    ref: DEFAULTS,
-    fwdOnly: true,
-  },
-  // NSUB = 3, 3, 4 in the cases: 2 leaves short last groups in the first two, 3 in the third.
-  {
-    name: "la.out 8, la.out_g 2",
-    tune: { ...SPLIT, "la.out_g": 2 },
-    ref: DEFAULTS,
-    fwdOnly: true,
-  },
-  {
-    name: "la.out 8, la.out_g 3",
-    tune: { ...SPLIT, "la.out_g": 3 },
-    ref: DEFAULTS,
-    fwdOnly: true,
-  },
-  {
-    name: "la.out 8, la.out_g 2, la.cs_f32 1",
-    tune: { ...SPLIT, "la.out_g": 2, "la.cs_f32": 1 },
-    ref: DEFAULTS,
-    fwdOnly: true,
-    bf16Only: true,
-  },
+  // la.out 8 and 9 (9: 8's sub-chunk loop on two O groups splitting the depth), each: sub-chunk
+  // states in bf16 for bf16 inputs (f32 for f32 and f16); G unset: 16, clamped to NSUB (a whole
+  // segment a workgroup in every case here); G = 1 (only the prefix in registers, nothing
+  // prefetched); NSUB = 3, 3, 4 in the cases: G = 2 leaves short last groups in the first two,
+  // 3 in the third.
+  ...[8, 9].flatMap((out): Version[] => {
+    const split = { "la.out": out, "la.state": 4 };
+    const v = (tune: Version["tune"], bf16Only = false): Version => ({
+      name: Object.entries(tune).map(([k, x]) => `${k} ${x}`).join(", "),
+      tune,
+      ref: DEFAULTS,
+      fwdOnly: true,
+      bf16Only,
+    });
+    return [
+      v(split),
+      v({ ...split, "la.cs_f32": 1 }, true),
+      v({ ...split, "la.out_g": 1 }),
+      v({ ...split, "la.out_g": 2 }),
+      v({ ...split, "la.out_g": 3 }),
+      v({ ...split, "la.out_g": 2, "la.cs_f32": 1 }, true),
+    ];
+  }),
 ];
 
 interface Case {
@@ -204,7 +190,7 @@ async function run(
       assert.equal(plan.out.L, c.tune["la.cs_len"]);
       assert.ok(plan.cs.NSUB > 1, `${plan.cs.NSUB} sub-chunks a segment`);
       assert.equal(plan.cs.f32, dtype !== "bf16" || v.tune["la.cs_f32"] === 1);
-      const G = v.tune["la.out"] === 8
+      const G = v.tune["la.out"] >= 8
         ? Math.min(v.tune["la.out_g"] ?? 16, plan.cs.NSUB)
         : undefined;
       assert.equal(plan.cs.G, G);
@@ -264,14 +250,17 @@ if (backend) {
       const c = CASES[0];
       const req = request(c, "fwd", true);
       await withTune(c.tune, () => {
+        // 16-bit storage takes 9, f32 8 (9 lost its f32 A/B on the H100).
         assert.deepEqual(planLaSeg(req, "f32", limits).versions, { out: 8, state: 4 });
+        assert.deepEqual(planLaSeg(req, "f16", limits).versions, { out: 9, state: 4 });
+        assert.deepEqual(planLaSeg(req, "bf16", limits).versions, { out: 9, state: 4 });
         const fwdbwd = request(c, "fwdbwd", true);
         assert.deepEqual(planLaSeg(fwdbwd, "f32", limits, true).versions, { out: 5, state: 3 });
         return Promise.resolve();
       });
       const bad = [
-        ["la.out", 9, "1, 5 or 8"],
-        ["la.out", 7, "1, 5 or 8"],
+        ["la.out", 10, "1, 5, 8 or 9"],
+        ["la.out", 7, "1, 5, 8 or 9"],
         ["la.state", 2, "1, 3 or 4"],
       ] as const;
       for (const [key, value, list] of bad) {
@@ -332,7 +321,7 @@ if (backend) {
         await withTune({ ...c.tune, ...tune }, () => {
           assert.throws(
             () => planLaSeg(req, "f32", limits),
-            unsupported(/la\.out=8 and la\.state=4/),
+            unsupported(/la\.out=8 or 9 and la\.state=4/),
           );
           assert.throws(() => planLaSeg(req, "f32", limits), unsupported(re));
           // The op's planner does not hand the asked names to the per-chunk passes either.
@@ -343,6 +332,7 @@ if (backend) {
       // One knob asked for brings its partner when the other is unset.
       const partners = [
         [{ "la.out": 8 }, { out: 8, state: 4 }],
+        [{ "la.out": 9 }, { out: 9, state: 4 }],
         [{ "la.state": 4 }, { out: 8, state: 4 }],
         [{ "la.out": 5 }, { out: 5, state: 3 }],
         [{ "la.state": 3 }, { out: 5, state: 3 }],
@@ -435,12 +425,20 @@ if (backend) {
         assert.equal(at(4, "f32").workspace.wsc, 2146959360);
         return Promise.resolve();
       });
-      // la.out 8: 256 invocations, 45.5 KiB of workgroup memory, 16 sub-chunks a workgroup
-      // unless la.out_g says otherwise, at most NSUB (128 here).
-      for (const [g, G] of [[undefined, 16], [3, 3], [1000, 128]] as const) {
-        await withTune({ ...SPLIT, ...(g ? { "la.out_g": g } : {}) }, () => {
+      // la.out 8: 256 invocations, 9: 416 (two O groups of 128, 128 A, 32 D); both 45.5 KiB of
+      // workgroup memory, 16 sub-chunks a workgroup unless la.out_g says otherwise, at most NSUB
+      // (128 here).
+      for (
+        const [out, g, G] of [[8, undefined, 16], [8, 3, 3], [8, 1000, 128], [9, undefined, 16], [
+          9,
+          3,
+          3,
+        ]] as const
+      ) {
+        await withTune({ "la.out": out, "la.state": 4, ...(g ? { "la.out_g": g } : {}) }, () => {
           const plan = planLaSeg(big(8), "bf16", h100);
-          assert.deepEqual([plan.out.L, plan.out.NT, plan.shared.out], [32, 256, 46592]);
+          const NT = out === 8 ? 256 : 416;
+          assert.deepEqual([plan.out.L, plan.out.NT, plan.shared.out], [32, NT, 46592]);
           assert.deepEqual(plan.cs, { NSUB: 128, SLOT: 1040, f32: false, G });
           return Promise.resolve();
         });

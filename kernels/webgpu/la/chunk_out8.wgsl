@@ -35,90 +35,6 @@
 // 8, 32, 64: 11.43, 10.68, 10.32, 10.15, 10.26). The fixed cost went as predicted; the rest (≈ 10
 // ms, 10.7 TFLOP/s against WGSL's 43.7 FMA ceiling) did not shrink. On lavapipe it is about 2×
 // slower than version 7 was (barriers inside a loop cost more there).
-override L: u32 = 32;       // tokens per sub-chunk (la.cs_len)
-override L4: u32 = 8;
-override SEGT: u32 = 4096;  // tokens per segment
-override NSUB: u32 = 128;   // sub-chunks per segment, ⌈SEGT / L⌉ (a segment's last may be short)
-override NT: u32 = 256;     // invocations (see above)
-override K4: u32 = 16;
-override V4: u32 = 16;
-override NORMALIZE: bool = true;
-override QS: u32 = K4 | 1u;  // vec4s per row of sQ
-override AS: u32 = L4 | 1u;  // vec4s per row of sA
-override G: u32 = 8;       // sub-chunks per workgroup (la.out_g, at most NSUB)
-
-override SLOT: u32 = 4u * K4 * V4 + K4;  // vec4s per state in wsc: [4·K4][V4], then z [K4]
-
-var<workgroup> sQ: array<vec4f, L * QS>;       // φ(q) [L][QS]
-var<workgroup> sK: array<vec4f, L * K4 + L4>;  // φ(k) [L][K4], a vec4 of padding every 4 rows
-var<workgroup> sV: array<vec4f, L * V4>;       // v [L][V4]
-var<workgroup> sS: array<vec4f, 4u * K4 * V4>; // state at the sub-chunk's start [4·K4][V4]
-var<workgroup> sA: array<vec4f, L * AS>;       // masked scores [L][AS] (lower block triangle)
-var<workgroup> sZ: array<vec4f, K4>;           // key sum at the sub-chunk's start
-var<workgroup> sD: array<f32, L>;              // denominators of the sub-chunk's rows
-
-// Where row s of φ(K) starts in sK.
-fn krow(s: u32) -> u32 {
-  return s * K4 + s / 4u;
-}
-
-// Blocks lid and lid + NT of the q, k (row length K) and v (V) tiles, as loaded.
-struct Fetch {
-  q0: Raw4,
-  q1: Raw4,
-  k0: Raw4,
-  k1: Raw4,
-  v0: Raw4,
-  v1: Raw4,
-}
-
-// Issues the loads of the blocks lid and lid + NT of the len tokens from t0.
-fn fetch(bh: u32, t0: u32, len: u32, lid: u32) -> Fetch {
-  var f: Fetch;
-  if (lid < L * K4) {
-    let b = blk(bh, t0, len, lid, K4, K);
-    f.q0 = raw4_q(b.i, b.n);
-    f.k0 = raw4_k(b.i, b.n);
-  }
-  if (lid + NT < L * K4) {
-    let b = blk(bh, t0, len, lid + NT, K4, K);
-    f.q1 = raw4_q(b.i, b.n);
-    f.k1 = raw4_k(b.i, b.n);
-  }
-  if (lid < L * V4) {
-    let b = blk(bh, t0, len, lid, V4, V);
-    f.v0 = raw4_v(b.i, b.n);
-  }
-  if (lid + NT < L * V4) {
-    let b = blk(bh, t0, len, lid + NT, V4, V);
-    f.v1 = raw4_v(b.i, b.n);
-  }
-  return f;
-}
-
-// φ(q), φ(k), v of block e from fetch(): into sQ, sK, sV.
-fn put_qk(bh: u32, t0: u32, len: u32, e: u32, q: Raw4, k: Raw4) {
-  let b = blk(bh, t0, len, e, K4, K);
-  let s = e / K4;
-  let d4 = e % K4;
-  sQ[s * QS + d4] = cook_q(q, b);
-  sK[krow(s) + d4] = cook_k(k, b);
-}
-fn put_v(bh: u32, t0: u32, len: u32, e: u32, v: Raw4) {
-  sV[e] = cook_v(v, blk(bh, t0, len, e, V4, V));
-}
-
-// o + a.x·b0 + a.y·b1 + a.z·b2 + a.w·b3: one row of a 4×4 tile times a 4-deep slab.
-fn mac4(o: vec4f, a: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> vec4f {
-  return fma(vec4f(a.w), b3, fma(vec4f(a.z), b2, fma(vec4f(a.y), b1, fma(vec4f(a.x), b0, o))));
-}
-
-// Where sub-chunk j's state relative to its segment starts in wsc (j ≥ 1; sub-chunks 1…NSUB−1
-// of each segment are stored).
-fn rel_at(bh: u32, seg: u32, j: u32) -> u32 {
-  return ((bh * p.NC + seg) * (NSUB - 1u) + j - 1u) * SLOT;
-}
-
 @compute @workgroup_size(NT)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let j0 = wid.x * G;  // first sub-chunk of the group
@@ -138,67 +54,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let sb = ai % L4;
   let dt = ai - L4 * L4;
   let isD = NORMALIZE && lid >= L4 * V4 + L4 * L4 && dt < L;
-  let isS = lid < K4 * V4;
-  let kr = lid / V4;  // state row block (state owners)
-  let sc = lid % V4;  // state column block
-  let isZ = NORMALIZE && lid < K4;
 
-  // The segment's prefix (the scan's exclusive prefix over segments, h0/z0 included), once.
-  let base = (bh * p.NC + seg) * (K * V + K);
-  var p0 = vec4f(0.0);
-  var p1 = vec4f(0.0);
-  var p2 = vec4f(0.0);
-  var p3 = vec4f(0.0);
-  var pz = vec4f(0.0);
-  if (isS) {
-    p0 = ld_srow(base, 4u * kr, sc);
-    p1 = ld_srow(base, 4u * kr + 1u, sc);
-    p2 = ld_srow(base, 4u * kr + 2u, sc);
-    p3 = ld_srow(base, 4u * kr + 3u, sc);
-  }
-  if (isZ) { pz = ld_zblk(base, lid); }
-
-  // The first sub-chunk's operands, as raw words and the wsc tile (zero for a segment's first).
+  // The segment's prefix, once; the first sub-chunk's operands as raw words and its wsc tile.
+  let pre = ld_prefix((bh * p.NC + seg) * (K * V + K), lid);
   var t0 = tbeg + j0 * L;
   var len = min(L, tend - t0);
   var f = fetch(bh, t0, len, lid);
-  var c0 = vec4f(0.0);
-  var c1 = vec4f(0.0);
-  var c2 = vec4f(0.0);
-  var c3 = vec4f(0.0);
-  var cz = vec4f(0.0);
-  if (j0 > 0u) {
-    let rel = rel_at(bh, seg, j0);
-    if (isS) {
-      let x = rel + 4u * kr * V4 + sc;
-      c0 = ld_cs(x);
-      c1 = ld_cs(x + V4);
-      c2 = ld_cs(x + 2u * V4);
-      c3 = ld_cs(x + 3u * V4);
-    }
-    if (isZ) { cz = ld_cs(rel + 4u * K4 * V4 + lid); }
-  }
+  var rel = ld_rel(bh, seg, j0, lid);
 
   for (var g = 0u; g < nsub; g++) {
     // Sub-chunk g's operands into workgroup memory: S = prefix + relative state, φ(q), φ(k), v.
     // Safe against sub-chunk g − 1: its last reads of sQ, sK, sS, sZ precede its second barrier,
     // of sV and sA its third, of sD (its stores) this invocation's own program order before here,
     // and the other invocations write sD only after the barrier below.
-    if (isS) {
-      let x = 4u * kr * V4 + sc;
-      sS[x] = p0 + c0;
-      sS[x + V4] = p1 + c1;
-      sS[x + 2u * V4] = p2 + c2;
-      sS[x + 3u * V4] = p3 + c3;
-    }
-    if (isZ) { sZ[lid] = pz + cz; }
-    if (lid < L * K4) { put_qk(bh, t0, len, lid, f.q0, f.k0); }
-    if (lid + NT < L * K4) { put_qk(bh, t0, len, lid + NT, f.q1, f.k1); }
-    if (lid < L * V4) { put_v(bh, t0, len, lid, f.v0); }
-    if (lid + NT < L * V4) { put_v(bh, t0, len, lid + NT, f.v1); }
+    stage(bh, t0, len, lid, pre, rel, f);
     workgroupBarrier();
 
-    // Prefetch sub-chunk g + 1 (f, c0…c3, cz were consumed above): its loads run under this
+    // Prefetch sub-chunk g + 1 (f and rel were consumed above): its loads run under this
     // sub-chunk's two phases. t0, len of this sub-chunk are kept for its stores (tc, lc).
     let tc = t0;
     let lc = len;
@@ -207,15 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       t0 = tbeg + jn * L;
       len = min(L, tend - t0);
       f = fetch(bh, t0, len, lid);
-      let rel = rel_at(bh, seg, jn);
-      if (isS) {
-        let x = rel + 4u * kr * V4 + sc;
-        c0 = ld_cs(x);
-        c1 = ld_cs(x + V4);
-        c2 = ld_cs(x + 2u * V4);
-        c3 = ld_cs(x + 3u * V4);
-      }
-      if (isZ) { cz = ld_cs(rel + 4u * K4 * V4 + lid); }
+      rel = ld_rel(bh, seg, jn, lid);
     }
 
     // Phase 1: inter term (O invocations), scores (A) or φ(q)·z (D).
@@ -323,13 +187,4 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     // invocations in g + 1's phase 2, after g + 1's first barrier, which every O invocation
     // reaches only after its stores.
   }
-}
-
-// Output row t0 + t, columns 4c…4c+3, in pairs so that a bf16 word is written whole.
-fn store_o(bh: u32, t0: u32, len: u32, t: u32, c: u32, o: vec4f) {
-  if (t >= len) { return; }
-  let rb = row_base(bh, t0 + t, V);
-  let v = 4u * c;
-  if (v < V) { st2_o(rb + v, o.x, o.y, v + 1u < V); }
-  if (v + 2u < V) { st2_o(rb + v + 2u, o.z, o.w, v + 3u < V); }
 }

@@ -82,7 +82,7 @@ export interface LaSegPlan extends Plan {
   cs?: { NSUB: number; SLOT: number; f32: boolean; G: number };
 }
 
-export type OutVersion = 1 | 5 | 8;
+export type OutVersion = 1 | 5 | 8 | 9;
 export type StateVersion = 1 | 3 | 4;
 
 /** wsc's binding number, past those of chunk_fwd.ts's BIND. */
@@ -116,7 +116,8 @@ fn st_cs(i: u32, x: vec4f) {
  * vec4s of q, k and v), and the state owners follow the L4·V4 O invocations (L4·V4 + K4·V4 at
  * least). Version 8 (chunk_out8.wgsl, L the sub-chunk length) updates no state: its O, A and D
  * invocations follow one another, and the first K4·V4 own one state tile each (the segment
- * prefix's in registers).
+ * prefix's in registers). Version 9 (chunk_out9.wgsl) has two O groups of L4·V4, then L/2·L4 A
+ * invocations (2×4 score tiles), then D; same workgroup memory as 8.
  */
 function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
   const l4 = l / 4;
@@ -126,7 +127,9 @@ function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
       shared: 16 * (2 * l * K4 + l * V4 + 4 * K4 * V4 + l * l4 + K4) + 4 * l,
     };
   }
-  const inv = version === 8
+  const inv = version === 9
+    ? Math.max(2 * l4 * V4 + (l / 2) * l4 + l, K4 * V4)
+    : version === 8
     ? Math.max(l4 * V4 + l4 ** 2 + l, K4 * V4)
     : l4 * V4 + Math.max(K4 * V4, l4 ** 2 + l);
   const vec4s = l * (K4 | 1) + l * K4 + l4 + l * V4 + 4 * K4 * V4 + l * (l4 | 1) + K4;
@@ -166,16 +169,18 @@ export function planLaSeg(
   limits: DeviceLimits,
   states = false,
 ): LaSegPlan {
-  // Unset, 8 and 4 where they tile (mode fwd), else 5 and 3, else 1.
+  // Unset, 9 and 4 where they tile (mode fwd; 8 and 4 for f32 storage), else 5 and 3, else 1.
+  // In f32, 9 lost its A/B on the H100 (out pass 10.30 → 10.55 ms at 1M; 16-bit: 10.16 → 9.47).
   return planVersion(
     "la.out",
-    [1, 5, 8],
+    [1, 5, 8, 9],
     (out) =>
       planVersion("la.state", [1, 3, 4], (state) =>
         planLaSegAt(req, dtype, limits, states, {
           out: out as OutVersion,
           state: state as StateVersion,
         })),
+    dtype === "f32" ? 8 : undefined,
   );
 }
 
@@ -194,12 +199,12 @@ function planLaSegAt(
   if (dtype === "bf16" && V % 2 !== 0) {
     throw new Unsupported(`webgpu la/chunk bf16 needs an even V (packed bf16 pairs), got V=${V}`);
   }
-  // la.out 8 reads the sub-chunk states only la.state 4 stores.
-  const split = versions.out === 8;
+  // la.out 8 and 9 read the sub-chunk states only la.state 4 stores.
+  const split = versions.out >= 8;
   if (split !== (versions.state === 4)) {
     const set = (key: string) => `${key}=${tuned(key, 0) || "unset"}`;
     throw new Unsupported(
-      `webgpu la/chunk segmented forward: la.out=8 and la.state=4 run only together ` +
+      `webgpu la/chunk segmented forward: la.out=8 or 9 and la.state=4 run only together ` +
         `(the state pass stores the sub-chunk states the out pass reads); LAB_WEBGPU_TUNE has ` +
         `${set("la.out")}, ${set("la.state")}`,
     );
@@ -229,6 +234,12 @@ function planLaSegAt(
   const outInv = (l: number) => outTiles(l, K4, V4, versions.out).NT;
   const outShared = (l: number) => outTiles(l, K4, V4, versions.out).shared;
   while (L > 4 && (outShared(L) > maxShared || outInv(L) > maxInv)) L = ceil4(L / 2);
+  if (versions.out === 9 && L / 4 > K4) {
+    // Group 1 hands its partial sums to group-0 invocations that own state tiles (L4 ≤ K4).
+    throw new Unsupported(
+      `webgpu la/chunk: la.out=9 needs la.cs_len ≤ 4·⌈K/4⌉, got ${L} at K=${K}` + knobs(versions),
+    );
+  }
   if (states && NC > 1) {
     if (C % 4 !== 0) {
       throw new Unsupported(
@@ -348,13 +359,19 @@ export async function buildLaSeg(
     common,
     await wgslFile(import.meta.url, "seg_load.wgsl"),
   ].join("\n");
+  // chunk_out8.wgsl and chunk_out9.wgsl share chunk_out_common.wgsl.
+  const outCommon = cs ? await wgslFile(import.meta.url, "chunk_out_common.wgsl") : "";
   const make = async (file: string, version: number, constants: Record<string, number>) => {
     const name = version === 1 ? file : `${file}${version}`;
+    const shared = file === "chunk_out" && version >= 8 ? `${outCommon}\n` : "";
     return compile(
       device,
       `la/${name}/${plan.dtype}`,
       layout,
-      `${version === 1 ? head : wordHead}\n${await wgslFile(import.meta.url, `${name}.wgsl`)}`,
+      `${version === 1 ? head : wordHead}\n${shared}${await wgslFile(
+        import.meta.url,
+        `${name}.wgsl`,
+      )}`,
       { C: plan.C, K, V, ...constants },
     );
   };
