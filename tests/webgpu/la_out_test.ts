@@ -14,8 +14,7 @@
  * bf16 with its sub-chunk states in bf16 and in f32 (`la.cs_f32`), G = `la.out_g` sub-chunks a
  * workgroup unset (16, clamped to the sub-chunks of a segment), 1, 2 and 3 (not dividing them in
  * most cases), and with its workspace alone forcing a head-group split. Also the knobs' rules:
- * unset, the newest version that tiles (in mode fwd 9 and 4 for f16 and bf16, 8 and 4 for f32,
- * with G = 16 and TT = 16; 5 and 3 with fwdbwd's states, 1 where neither tiles); bad and deleted
+ * unset, the newest version that tiles (in mode fwd 9 and 4, with G = 16 and TT = 16; 5 and 3 with fwdbwd's states, 1 where neither tiles); bad and deleted
  * values refused (la.out 6 lost its A/B, 7 was subsumed by 8); asked for, a version that cannot
  * tile a shape version 1 tiles refused with Unsupported naming its knob; la.out 8 or 9 and
  * la.state 4 refused one without the other and in fwdbwd;
@@ -250,10 +249,9 @@ if (backend) {
       const c = CASES[0];
       const req = request(c, "fwd", true);
       await withTune(c.tune, () => {
-        // 16-bit storage takes 9, f32 8 (9 lost its f32 A/B on the H100).
-        assert.deepEqual(planLaSeg(req, "f32", limits).versions, { out: 8, state: 4 });
-        assert.deepEqual(planLaSeg(req, "f16", limits).versions, { out: 9, state: 4 });
-        assert.deepEqual(planLaSeg(req, "bf16", limits).versions, { out: 9, state: 4 });
+        for (const dtype of ["f32", "f16", "bf16"] as const) {
+          assert.deepEqual(planLaSeg(req, dtype, limits).versions, { out: 9, state: 4 });
+        }
         const fwdbwd = request(c, "fwdbwd", true);
         assert.deepEqual(planLaSeg(fwdbwd, "f32", limits, true).versions, { out: 5, state: 3 });
         return Promise.resolve();
@@ -283,10 +281,13 @@ if (backend) {
       const refused = [
         [5, small, tight, 1],
         [5, narrow, few, 1],
-        // 8 updates no state, so its invocations fit 16 at K = V = 16: unset, it runs there.
-        [5, small, few, 8],
+        // 8 and 9 update no state, so their invocations fit 16 at K = V = 16 (9 at sub-chunks of
+        // 4): unset, 9 runs there.
+        [5, small, few, 9],
         [8, small, tight, 1],
         [8, narrow, few, 1],
+        [9, small, tight, 1],
+        [9, narrow, few, 1],
       ] as const;
       for (const [out, shape, lim, newest] of refused) {
         await withTune({ "la.out": 1 }, () => {
@@ -294,7 +295,7 @@ if (backend) {
           return Promise.resolve();
         });
         assert.equal(planLaSeg({ ...req, shape }, "f32", lim).versions.out, newest);
-        await withTune(out === 8 ? SPLIT : { "la.out": out }, () => {
+        await withTune(out >= 8 ? { "la.out": out, "la.state": 4 } : { "la.out": out }, () => {
           assert.throws(() => planLaSeg({ ...req, shape }, "f32", lim), (e) => {
             assert.ok(e instanceof Unsupported, String(e));
             assert.match(e.message, new RegExp(`la\\.out=${out}`));
@@ -333,7 +334,7 @@ if (backend) {
       const partners = [
         [{ "la.out": 8 }, { out: 8, state: 4 }],
         [{ "la.out": 9 }, { out: 9, state: 4 }],
-        [{ "la.state": 4 }, { out: 8, state: 4 }],
+        [{ "la.state": 4 }, { out: 9, state: 4 }],
         [{ "la.out": 5 }, { out: 5, state: 3 }],
         [{ "la.state": 3 }, { out: 5, state: 3 }],
       ] as const;
@@ -363,15 +364,16 @@ if (backend) {
       }
       // G: la.out_g, or null for the default (16, at most the case's 3 sub-chunks a segment).
       const unset: [Record<string, number>, number, number | null | undefined][] = [
-        [{ "la.out_g": 2 }, 8, 2],
-        [{ "la.out_g": 2, "la.state": 4 }, 8, 2],
-        [{}, 8, null],
+        [{ "la.out_g": 2 }, 9, 2],
+        [{ "la.out_g": 2, "la.state": 4 }, 9, 2],
+        [{ "la.out_g": 2, "la.out": 8 }, 8, 2],
+        [{}, 9, null],
         [{ "la.out_g": 2, "la.out": 5, "la.state": 3 }, 5, undefined],
       ];
       for (const [tune, out, G] of unset) {
         await withTune({ ...c.tune, ...tune }, () => {
           const plan = planLaSeg(req, "f32", limits);
-          assert.deepEqual(plan.versions, { out, state: out === 8 ? 4 : 3 });
+          assert.deepEqual(plan.versions, { out, state: out >= 8 ? 4 : 3 });
           assert.equal(plan.cs?.G, G === null ? Math.min(16, plan.cs!.NSUB) : G);
           return Promise.resolve();
         });

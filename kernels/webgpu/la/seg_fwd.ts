@@ -169,8 +169,7 @@ export function planLaSeg(
   limits: DeviceLimits,
   states = false,
 ): LaSegPlan {
-  // Unset, 9 and 4 where they tile (mode fwd; 8 and 4 for f32 storage), else 5 and 3, else 1.
-  // In f32, 9 lost its A/B on the H100 (out pass 10.30 → 10.55 ms at 1M; 16-bit: 10.16 → 9.47).
+  // Unset, 9 and 4 where they tile (mode fwd), else 5 and 3, else 1.
   return planVersion(
     "la.out",
     [1, 5, 8, 9],
@@ -180,7 +179,6 @@ export function planLaSeg(
           out: out as OutVersion,
           state: state as StateVersion,
         })),
-    dtype === "f32" ? 8 : undefined,
   );
 }
 
