@@ -1,6 +1,6 @@
 // la.out = 9 (with la.state = 4; mode fwd): chunk_out8.wgsl's math and sub-chunk loop (see
-// there) on 13 warps instead of 8. Why: on the H100 through Vulkan a pipeline gets ≈ 64 KiB of
-// workgroup memory an SM (two workgroups of 24 KiB fit an SM, two of 32 KiB do not: session 8's
+// there) on 13 warps instead of 8. Why: on the H100 through Vulkan a pipeline gets ≈ 50 KiB of
+// workgroup memory an SM (two workgroups of 24 KiB fit an SM, two of 26 KiB do not: session 8's
 // occupancy sweeps in docs/perf-notes.md), so version 8 (46.6 KiB) runs one workgroup an SM, and
 // its phases are as slow as the busiest SM sub-partition: in phase 1 two of the four held both an
 // O warp (the inter term, 1,024 FMAs a lane) and an A warp (16 score tiles' worth of dot products
@@ -17,6 +17,11 @@
 //     spread over four warps instead of 4×4 tiles on two.
 //   D (L when normalizing): as in version 8.
 // Barriers: three per sub-chunk, always (the third now also publishes the partial sums).
+// H100, 1M, out pass, 8 → 9 (docs/perf-notes.md session 8): bf16 10.40 → 9.57 ms, f16 10.28 →
+// 9.82, f32 10.19 → 9.99; scores as fma chains (dacc) −0.05…−0.07 ms. Tried and slower: the D role
+// on A invocations in phase 2 (+1.6 ms), wsc prefetched as raw words, constant-trip loops, D's sums
+// as vector accumulations.
+
 // a + x·y as one chain of fmas.
 fn dacc(a: f32, x: vec4f, y: vec4f) -> f32 {
   return fma(x.w, y.w, fma(x.z, y.z, fma(x.y, y.y, fma(x.x, y.x, a))));
