@@ -357,16 +357,11 @@ export async function buildLaSeg(
     common,
     await wgslFile(import.meta.url, "seg_load.wgsl"),
   ].join("\n");
-  // seg_out5, chunk_out8 and chunk_out9 share seg_tile.wgsl; 8 and 9 chunk_out_common.wgsl too.
-  const tile = await wgslFile(import.meta.url, "seg_tile.wgsl");
+  // chunk_out8.wgsl and chunk_out9.wgsl share chunk_out_common.wgsl.
   const outCommon = cs ? await wgslFile(import.meta.url, "chunk_out_common.wgsl") : "";
   const make = async (file: string, version: number, constants: Record<string, number>) => {
     const name = version === 1 ? file : `${file}${version}`;
-    const shared = file === "chunk_out" && version >= 8
-      ? `${tile}\n${outCommon}\n`
-      : file === "seg_out" && version === 5
-      ? `${tile}\n`
-      : "";
+    const shared = file === "chunk_out" && version >= 8 ? `${outCommon}\n` : "";
     return compile(
       device,
       `la/${name}/${plan.dtype}`,
