@@ -418,20 +418,28 @@ if (backend) {
       await withTune(SPLIT, () => {
         const at = (H: number, dtype: Dtype) => planLaSeg(big(H), dtype, h100);
         const whole = at(8, "bf16");
-        // la.state 4 tiles 16 tokens unless la.tt says otherwise (faster on the H100).
-        assert.deepEqual([whole.cps, whole.out.L, whole.state.TT, whole.out.NT], [64, 32, 16, 256]);
+        // la.state 4 tiles 16 tokens unless la.tt says otherwise (faster on the H100), with 8×4
+        // state tiles (128 invocations); segments aim at 1024 state-pass workgroups.
+        assert.deepEqual([whole.cps, whole.out.L, whole.state.TT, whole.out.NT], [
+          128,
+          32,
+          16,
+          256,
+        ]);
+        assert.deepEqual([whole.state.NT, whole.state.RB], [128, 2]);
         assert.equal(whole.shared.out, 46592);
-        assert.equal(whole.workspace.wsc, 2163998720);
-        assert.equal(at(4, "bf16").workspace.wsc, 1073479680);
-        assert.equal(at(8, "f32").workspace.wsc, 4327997440);
-        assert.equal(at(4, "f32").workspace.wsc, 2146959360);
+        assert.equal(whole.workspace.wsc, 2172518400);
+        assert.equal(at(4, "bf16").cps, 64);
+        assert.equal(at(4, "bf16").workspace.wsc, 1081999360);
+        assert.equal(at(8, "f32").workspace.wsc, 4345036800);
+        assert.equal(at(4, "f32").workspace.wsc, 2163998720);
         return Promise.resolve();
       });
       // la.out 8: 256 invocations, 9: 416 (two O groups of 128, 128 A, 32 D); both 45.5 KiB of
       // workgroup memory, 16 sub-chunks a workgroup unless la.out_g says otherwise, at most NSUB
-      // (128 here).
+      // (256 here).
       for (
-        const [out, g, G] of [[8, undefined, 16], [8, 3, 3], [8, 1000, 128], [9, undefined, 16], [
+        const [out, g, G] of [[8, undefined, 16], [8, 3, 3], [8, 1000, 256], [9, undefined, 16], [
           9,
           3,
           3,
@@ -441,7 +449,7 @@ if (backend) {
           const plan = planLaSeg(big(8), "bf16", h100);
           const NT = out === 8 ? 256 : 416;
           assert.deepEqual([plan.out.L, plan.out.NT, plan.shared.out], [32, NT, 46592]);
-          assert.deepEqual(plan.cs, { NSUB: 128, SLOT: 1040, f32: false, G });
+          assert.deepEqual(plan.cs, { NSUB: 256, SLOT: 1040, f32: false, G });
           return Promise.resolve();
         });
       }

@@ -78,11 +78,14 @@ const CASES: Case[] = [
 /**
  * Segmented-forward shapes under tile overrides (kernel.ts tuned()): several segments per head,
  * cps not dividing the chunk count, a partial last chunk, steps of L tokens not dividing the
- * segment, state tiles streaming fewer tokens than a chunk.
+ * segment, state tiles streaming fewer tokens than a chunk, the scan over segments in one walk
+ * (la.scan_q 1), in parts with batched loads (38 segments in two parts) and in more parts than
+ * segments (the default four over three and one), state owners of two row blocks (la.state_rb 2)
+ * where the row blocks are odd in number.
  */
 const SEG_CASES: { tune: Record<string, number>; c: Case }[] = [
   {
-    tune: { "la.cps": 3, "la.sub": 8, "la.tt": 5 },
+    tune: { "la.cps": 3, "la.sub": 8, "la.tt": 5, "la.scan_q": 1 },
     c: {
       name: "segments of 3 chunks, T=150 C=16 (NC=10), L=8, B·H=4, h0+z0",
       shape: { B: 2, T: 150, H: 2, K: 16, V: 12, M: 0 },
@@ -99,6 +102,16 @@ const SEG_CASES: { tune: Record<string, number>; c: Case }[] = [
       params: { chunk_size: 64, normalize: false, scale: 0.7 },
       h0: true,
       z0: false,
+    },
+  },
+  {
+    tune: { "la.cps": 1, "la.scan_q": 2, "la.state_rb": 2 },
+    c: {
+      name: "38 segments of one chunk, T=150 C=4, scan in 2 parts, 8×4 state tiles at K=12",
+      shape: { B: 1, T: 150, H: 2, K: 12, V: 8, M: 0 },
+      params: { chunk_size: 4 },
+      h0: true,
+      z0: true,
     },
   },
   {

@@ -65,11 +65,16 @@ export interface LaSegPlan extends Plan {
   KVZ: number;
   normalize: boolean;
   scale: number;
-  /** seg_state: tokens per workgroup-memory tile, invocations. */
-  state: { TT: number; NT: number };
+  /**
+   * seg_state: tokens per workgroup-memory tile, invocations; from version 3 the row blocks each
+   * state owner holds (`la.state_rb`, 1, 2 or 4) and ZN, the key-sum slots in workgroup memory
+   * (`la.state_zc` 2: NT, the key sum from the stagers' partial sums; 1: the staged rows summed).
+   */
+  state: { TT: number; NT: number; RB?: number; ZN?: number };
   /** seg_out: tokens per step, invocations. */
   out: { L: number; NT: number };
-  scan: { WG: number };
+  /** chunk_scan: invocations, parts of each element's walk over the segments (`la.scan_q`). */
+  scan: { WG: number; Q: number };
   /** Workgroup-memory bytes of seg_state and seg_out. */
   shared: { state: number; out: number };
   /** The `la.out` and `la.state` versions the passes were tiled for. */
@@ -139,6 +144,20 @@ function outTiles(l: number, K4: number, V4: number, version: OutVersion) {
   };
 }
 
+/**
+ * chunk_scan's workgroup: WG invocations, WG / Q state elements, each walk cut into Q parts
+ * (`la.scan_q`, a power of two dividing WG; default 8: at 1M bf16 on an H100 the scan over 512
+ * segments took 0.317 ms in one walk, 0.21 in 4 parts, 0.19 in 8).
+ */
+function scanTiles(maxInv: number): { WG: number; Q: number } {
+  const WG = Math.min(256, maxInv);
+  const Q = tuned("la.scan_q", 8);
+  if ((Q & (Q - 1)) !== 0 || WG % Q !== 0) {
+    throw new Error(`LAB_WEBGPU_TUNE la.scan_q must be a power of two dividing ${WG}, got ${Q}`);
+  }
+  return { WG, Q };
+}
+
 /** " under la.out=…, la.state=…" for the candidate versions of a refused plan. */
 function knobs(versions: { out: OutVersion; state: StateVersion }): string {
   const asked = [
@@ -148,8 +167,13 @@ function knobs(versions: { out: OutVersion; state: StateVersion }): string {
   return asked.length ? ` under ${asked.join(", ")}` : "";
 }
 
-/** Workgroups the default segment length aims for (≥ 4 per SM on a 132-SM H100, whole waves). */
-const TARGET_WORKGROUPS = 2048;
+/**
+ * State-pass workgroups the default segment length aims for: 2048 (≥ 4 per SM on a 132-SM H100,
+ * whole waves), 1024 with la.out 8/9, whose out pass does not walk the segment: there the longer
+ * segments cost the state pass less than they save in the scan over segments (H100, session 9,
+ * bf16 la fwd: 16K 0.327 → 0.270 ms, 64K 0.909 → 0.871, 256K 3.342 → 3.325, 1M 12.92 → 12.89).
+ */
+const TARGET_WORKGROUPS = { walk: 2048, split: 1024 };
 /**
  * lavapipe stops an invocation after a fixed amount of loop work and leaves the rest of its
  * output unwritten (docs/webgpu.md): seg_out at K=V=64 stopped 23,308 tokens into a segment.
@@ -221,7 +245,8 @@ function planLaSegAt(
   const K4 = Math.ceil(K / 4);
   const V4 = Math.ceil(V / 4);
   // Largest power of two ≤ NC·BH / TARGET_WORKGROUPS (at least 1).
-  const auto = 2 ** Math.max(0, Math.floor(Math.log2(NC * BH / TARGET_WORKGROUPS)));
+  const target = TARGET_WORKGROUPS[split ? "split" : "walk"];
+  const auto = 2 ** Math.max(0, Math.floor(Math.log2(NC * BH / target)));
   const maxCps = limits.softwareAdapter ? Math.max(1, Math.floor(LAVAPIPE_SEGMENT_TOKENS / C)) : NC;
   const cps = Math.min(tuned("la.cps", auto), NC, maxCps);
   const NSEG = Math.ceil(NC / cps);
@@ -248,10 +273,28 @@ function planLaSegAt(
     while (C % L !== 0) L -= 4;
   }
   let TT = Math.min(tuned("la.tt", versions.state === 4 ? 16 : 32), SEGT);
-  const stateShared = (tt: number) => 16 * tt * (K4 + V4);
+  // 8×4 state tiles won with la.state 4 (1M bf16 state pass 3.67 → 3.09 ms, f16 5.02 → 4.18, f32
+  // 5.12 → 5.12; 16×4 lost: 3.18 at la.tt 8, 3.64 at 16); la.state 3 was not timed with them.
+  const RB = versions.state < 3 ? 1 : tuned("la.state_rb", split ? 2 : 1);
+  if (![1, 2, 4].includes(RB)) {
+    throw new Error(`LAB_WEBGPU_TUNE la.state_rb must be 1, 2 or 4, got ${RB}`);
+  }
   // Version 3 prefetches at most two vec4 blocks of k and of v per invocation.
   const stateInv = (tt: number) =>
-    Math.max(K4 * V4, K4, versions.state < 3 ? 0 : Math.ceil(tt * Math.max(K4, V4) / 2));
+    Math.max(
+      Math.ceil(K4 / RB) * V4,
+      K4,
+      versions.state < 3 ? 0 : Math.ceil(tt * Math.max(K4, V4) / 2),
+    );
+  // The stagers' key sums won for f32 and f16 with la.state 4 (1M state pass 5.13 → 4.51 ms and
+  // 4.33 → 4.11; 256K 1.34 → 1.19, 1.13 → 1.07) and lost for bf16 (3.26 → 3.49, 0.85 → 0.90):
+  // its 2 KiB of sZ cost occupancy that the bf16 pass, with the least memory traffic, needs.
+  const zc = versions.state < 3 ? 1 : tuned("la.state_zc", split && dtype !== "bf16" ? 2 : 1);
+  if (zc > 2) throw new Error(`LAB_WEBGPU_TUNE la.state_zc must be 1 or 2, got ${zc}`);
+  // Key-sum slots (sZ, from version 3): the stagers' sums meet per row block, so invocation
+  // lid + NT must stage the same row block as lid (K4 divides NT).
+  const zn = (tt: number) => zc === 2 && stateInv(tt) % K4 === 0 ? stateInv(tt) : 1;
+  const stateShared = (tt: number) => 16 * (tt * (K4 + V4) + (versions.state < 3 ? 0 : zn(tt)));
   const stateFits = (tt: number) => stateShared(tt) <= maxShared && stateInv(tt) <= maxInv;
   if (split) {
     // Every sub-chunk boundary must end a tile: the largest TT ≤ la.tt dividing L that fits.
@@ -303,9 +346,9 @@ function planLaSegAt(
     workspace,
     normalize: params.normalize,
     scale: params.scale,
-    state: { TT, NT: stateInv(TT) },
+    state: { TT, NT: stateInv(TT), ...(versions.state < 3 ? {} : { RB, ZN: zn(TT) }) },
     out: { L, NT: outInv(L) },
-    scan: { WG: Math.min(256, maxInv) },
+    scan: scanTiles(maxInv),
     shared: { state: stateShared(TT), out: outShared(L) },
     versions,
     ...(cs ? { cs } : {}),
@@ -390,7 +433,7 @@ export async function buildLaSeg(
       ...sub,
       ...(cs ? { SUB: 1 } : {}),
     }),
-    make("chunk_scan", 1, { WG: plan.scan.WG, NORMALIZE, ...slots }),
+    make("chunk_scan", 1, { ...plan.scan, NORMALIZE, ...slots }),
     make(cs ? "chunk_out" : "seg_out", plan.versions.out, {
       SEGT,
       K4,
@@ -417,7 +460,10 @@ export async function buildLaSeg(
       { label: label("state"), steps: [{ pipeline: state, workgroups: grid }] },
       {
         label: label("scan"),
-        steps: [{ pipeline: scan, workgroups: [Math.ceil(plan.KVZ / plan.scan.WG), plan.BH, 1] }],
+        steps: [{
+          pipeline: scan,
+          workgroups: [Math.ceil(plan.KVZ * plan.scan.Q / plan.scan.WG), plan.BH, 1],
+        }],
       },
       {
         label: label("out"),

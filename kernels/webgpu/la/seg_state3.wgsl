@@ -33,9 +33,20 @@ override SUB: bool = false;  // la.state 4: the sub-chunk sums into wsc (above)
 override L: u32 = 32;        // with SUB: tokens per sub-chunk (TT divides it)
 override NSUB: u32 = 128;    // with SUB: sub-chunks per segment, ⌈SEGT / L⌉
 override SLOT: u32 = 4u * K4 * V4 + K4;  // with SUB: vec4s per state in wsc
+// Row blocks (of 4 state rows) an invocation owns: 1, 2 or 4 (la.state_rb; ⌈K4 / RB⌉·V4 owners
+// of 4·RB × 4 tiles, RB + 1 workgroup-memory loads for 16·RB FMAs a token).
+override RB: u32 = 1;
+// The key sum from partial sums kept by the invocations that build sK (la.state_zc): each
+// invocation adds the φ(k) blocks it stages (lid and lid + NT: one row block when K4 divides NT)
+// to its own sum, and at a sub-chunk boundary and at the end the NT / K4 sums of a row block meet
+// in sZ (ZN = NT entries) after the tile's first barrier. Otherwise (ZN = 1) 16 invocations of
+// warp 0 sum the tile's rows of sK after its FMAs, a serial chain the other warps wait for at the
+// second barrier.
+override ZN: u32 = 1;
 
 var<workgroup> sK: array<vec4f, TT * K4>;  // φ(k) [TT][K4]
 var<workgroup> sV: array<vec4f, TT * V4>;  // v [TT][V4]
+var<workgroup> sZ: array<vec4f, ZN>;  // with ZN = NT: the invocations' key sums
 
 // Blocks lid and lid + NT of a tile's k (row length K) and v (V) tiles, as loaded.
 struct Fetch {
@@ -73,23 +84,50 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let bh = wid.y;
   let tbeg = seg * SEGT;
   let tend = min(tbeg + SEGT, p.T);
-  let isS = lid < K4 * V4;
-  let kr = lid / V4;
+  let isS = lid < (K4 + RB - 1u) / RB * V4;
+  let kr = RB * (lid / V4);  // the first row block owned
   let c = lid % V4;
+  // Row blocks kr + 1… of RB 2 and 4; past K4 they repeat the last one and are never stored.
+  let kr1 = min(kr + 1u, K4 - 1u);
+  let kr2 = min(kr + 2u, K4 - 1u);
+  let kr3 = min(kr + 3u, K4 - 1u);
+  let has1 = RB >= 2u && kr + 1u < K4;
+  let has2 = RB == 4u && kr + 2u < K4;
+  let has3 = RB == 4u && kr + 3u < K4;
   var s0 = vec4f(0.0);
   var s1 = vec4f(0.0);
   var s2 = vec4f(0.0);
   var s3 = vec4f(0.0);
+  var s4 = vec4f(0.0);
+  var s5 = vec4f(0.0);
+  var s6 = vec4f(0.0);
+  var s7 = vec4f(0.0);
+  var s8 = vec4f(0.0);
+  var s9 = vec4f(0.0);
+  var s10 = vec4f(0.0);
+  var s11 = vec4f(0.0);
+  var s12 = vec4f(0.0);
+  var s13 = vec4f(0.0);
+  var s14 = vec4f(0.0);
+  var s15 = vec4f(0.0);
   var z = vec4f(0.0);
   var f = fetch(bh, tbeg, min(TT, tend - tbeg), lid);
+  var zp = vec4f(0.0);
   for (var t0 = tbeg; t0 < tend; t0 += TT) {
     let len = min(TT, tend - t0);
+    // A sub-chunk boundary inside the segment: the sums so far start sub-chunk done / L.
+    let done = t0 + TT - tbeg;
+    let boundary = SUB && done % L == 0u && t0 + TT < tend;
     // This tile from the registers; the previous tile's last barrier is behind us.
     if (lid < TT * K4) {
-      sK[lid] = cook_k(f.k0, blk(bh, t0, len, lid, K4, K));
+      let x = cook_k(f.k0, blk(bh, t0, len, lid, K4, K));
+      sK[lid] = x;
+      zp += x;
     }
     if (lid + NT < TT * K4) {
-      sK[lid + NT] = cook_k(f.k1, blk(bh, t0, len, lid + NT, K4, K));
+      let x = cook_k(f.k1, blk(bh, t0, len, lid + NT, K4, K));
+      sK[lid + NT] = x;
+      zp += x;
     }
     if (lid < TT * V4) {
       sV[lid] = cook_v(f.v0, blk(bh, t0, len, lid, V4, V));
@@ -97,6 +135,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (lid + NT < TT * V4) {
       sV[lid + NT] = cook_v(f.v1, blk(bh, t0, len, lid + NT, V4, V));
     }
+    if (ZN > 1u && (boundary || t0 + TT >= tend)) { sZ[lid] = zp; }
     workgroupBarrier();
     if (t0 + TT < tend) { f = fetch(bh, t0 + TT, min(TT, tend - t0 - TT), lid); }
     if (isS) {
@@ -107,11 +146,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         s1 = fma(vec4f(kk.y), vv, s1);
         s2 = fma(vec4f(kk.z), vv, s2);
         s3 = fma(vec4f(kk.w), vv, s3);
+        if (RB >= 2u) {
+          let k1 = sK[s * K4 + kr1];
+          s4 = fma(vec4f(k1.x), vv, s4);
+          s5 = fma(vec4f(k1.y), vv, s5);
+          s6 = fma(vec4f(k1.z), vv, s6);
+          s7 = fma(vec4f(k1.w), vv, s7);
+        }
+        if (RB == 4u) {
+          let k2 = sK[s * K4 + kr2];
+          s8 = fma(vec4f(k2.x), vv, s8);
+          s9 = fma(vec4f(k2.y), vv, s9);
+          s10 = fma(vec4f(k2.z), vv, s10);
+          s11 = fma(vec4f(k2.w), vv, s11);
+          let k3 = sK[s * K4 + kr3];
+          s12 = fma(vec4f(k3.x), vv, s12);
+          s13 = fma(vec4f(k3.y), vv, s13);
+          s14 = fma(vec4f(k3.z), vv, s14);
+          s15 = fma(vec4f(k3.w), vv, s15);
+        }
       }
+    }
+    if (ZN > 1u && lid < K4 && (boundary || t0 + TT >= tend)) {
+      // Invocations lid + j·K4 stage row block lid (K4 divides NT).
+      var za = sZ[lid];
+      for (var j = 1u; j < NT / K4; j++) { za += sZ[lid + j * K4]; }
+      z = za;
     }
     // The key sum in four partial sums: one chain of TT dependent adds on these 16 invocations
     // held every other warp at the second barrier (session 8: 0.2 of 3.9 ms at 1M bf16).
-    if (lid < K4) {
+    if (ZN == 1u && lid < K4) {
       var za = vec4f(0.0);
       var zb = vec4f(0.0);
       var zc = vec4f(0.0);
@@ -126,9 +190,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       for (; s < TT; s++) { za += sK[s * K4 + lid]; }
       z += (za + zb) + (zc + zd);
     }
-    // A sub-chunk boundary inside the segment: the sums so far start sub-chunk done / L.
-    let done = t0 + TT - tbeg;
-    if (SUB && done % L == 0u && t0 + TT < tend) {
+    if (boundary) {
       let at = ((bh * p.NC + seg) * (NSUB - 1u) + done / L - 1u) * SLOT;
       if (isS) {
         let x = at + 4u * kr * V4 + c;
@@ -136,6 +198,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         st_cs(x + V4, s1);
         st_cs(x + 2u * V4, s2);
         st_cs(x + 3u * V4, s3);
+        if (has1) {
+          st_cs(x + 4u * V4, s4);
+          st_cs(x + 5u * V4, s5);
+          st_cs(x + 6u * V4, s6);
+          st_cs(x + 7u * V4, s7);
+        }
+        if (has2) {
+          st_cs(x + 8u * V4, s8);
+          st_cs(x + 9u * V4, s9);
+          st_cs(x + 10u * V4, s10);
+          st_cs(x + 11u * V4, s11);
+        }
+        if (has3) {
+          st_cs(x + 12u * V4, s12);
+          st_cs(x + 13u * V4, s13);
+          st_cs(x + 14u * V4, s14);
+          st_cs(x + 15u * V4, s15);
+        }
       }
       if (lid < K4) { st_cs(at + 4u * K4 * V4 + lid, z); }
     }
@@ -147,6 +227,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     st_srow(base, 4u * kr + 1u, c, s1);
     st_srow(base, 4u * kr + 2u, c, s2);
     st_srow(base, 4u * kr + 3u, c, s3);
+    if (has1) {
+      st_srow(base, 4u * kr + 4u, c, s4);
+      st_srow(base, 4u * kr + 5u, c, s5);
+      st_srow(base, 4u * kr + 6u, c, s6);
+      st_srow(base, 4u * kr + 7u, c, s7);
+    }
+    if (has2) {
+      st_srow(base, 4u * kr + 8u, c, s8);
+      st_srow(base, 4u * kr + 9u, c, s9);
+      st_srow(base, 4u * kr + 10u, c, s10);
+      st_srow(base, 4u * kr + 11u, c, s11);
+    }
+    if (has3) {
+      st_srow(base, 4u * kr + 12u, c, s12);
+      st_srow(base, 4u * kr + 13u, c, s13);
+      st_srow(base, 4u * kr + 14u, c, s14);
+      st_srow(base, 4u * kr + 15u, c, s15);
+    }
   }
   if (lid < K4) { st_zblk(base, lid, z); }
 }
