@@ -67,7 +67,7 @@ export interface LaSegPlan extends Plan {
   scale: number;
   /**
    * seg_state: tokens per workgroup-memory tile, invocations; from version 3 the row blocks each
-   * state owner holds (`la.state_rb`, 1, 2 or 4) and ZN, the key-sum slots in workgroup memory
+   * state owner holds (`la.state_rb`, 1 or 2) and ZN, the key-sum slots in workgroup memory
    * (`la.state_zc` 2: NT, the key sum from the stagers' partial sums; 1: the staged rows summed).
    */
   state: { TT: number; NT: number; RB?: number; ZN?: number };
@@ -274,11 +274,10 @@ function planLaSegAt(
   }
   let TT = Math.min(tuned("la.tt", versions.state === 4 ? 16 : 32), SEGT);
   // 8×4 state tiles won with la.state 4 (1M bf16 state pass 3.67 → 3.09 ms, f16 5.02 → 4.18, f32
-  // 5.12 → 5.12; 16×4 lost: 3.18 at la.tt 8, 3.64 at 16); la.state 3 was not timed with them.
+  // 5.12 → 5.12; 16×4, removed, lost: 3.18 at la.tt 8, 3.64 at 16); la.state 3 was not timed
+  // with them.
   const RB = versions.state < 3 ? 1 : tuned("la.state_rb", split ? 2 : 1);
-  if (![1, 2, 4].includes(RB)) {
-    throw new Error(`LAB_WEBGPU_TUNE la.state_rb must be 1, 2 or 4, got ${RB}`);
-  }
+  if (RB > 2) throw new Error(`LAB_WEBGPU_TUNE la.state_rb must be 1 or 2, got ${RB}`);
   // Version 3 prefetches at most two vec4 blocks of k and of v per invocation.
   const stateInv = (tt: number) =>
     Math.max(

@@ -33,8 +33,9 @@ override SUB: bool = false;  // la.state 4: the sub-chunk sums into wsc (above)
 override L: u32 = 32;        // with SUB: tokens per sub-chunk (TT divides it)
 override NSUB: u32 = 128;    // with SUB: sub-chunks per segment, ⌈SEGT / L⌉
 override SLOT: u32 = 4u * K4 * V4 + K4;  // with SUB: vec4s per state in wsc
-// Row blocks (of 4 state rows) an invocation owns: 1, 2 or 4 (la.state_rb; ⌈K4 / RB⌉·V4 owners
-// of 4·RB × 4 tiles, RB + 1 workgroup-memory loads for 16·RB FMAs a token).
+// Row blocks (of 4 state rows) an invocation owns: 1 or 2 (la.state_rb; ⌈K4 / RB⌉·V4 owners of
+// 4·RB × 4 tiles, RB + 1 workgroup-memory loads for 16·RB FMAs a token). 16×4 tiles lost on the
+// H100 (session 9) and were removed.
 override RB: u32 = 1;
 // The key sum from partial sums kept by the invocations that build sK (la.state_zc): each
 // invocation adds the φ(k) blocks it stages (lid and lid + NT: one row block when K4 divides NT)
@@ -87,13 +88,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let isS = lid < (K4 + RB - 1u) / RB * V4;
   let kr = RB * (lid / V4);  // the first row block owned
   let c = lid % V4;
-  // Row blocks kr + 1… of RB 2 and 4; past K4 they repeat the last one and are never stored.
+  // RB 2's second row block; past K4 (odd K4) it repeats the last one and is never stored.
   let kr1 = min(kr + 1u, K4 - 1u);
-  let kr2 = min(kr + 2u, K4 - 1u);
-  let kr3 = min(kr + 3u, K4 - 1u);
-  let has1 = RB >= 2u && kr + 1u < K4;
-  let has2 = RB == 4u && kr + 2u < K4;
-  let has3 = RB == 4u && kr + 3u < K4;
+  let has1 = RB == 2u && kr + 1u < K4;
   var s0 = vec4f(0.0);
   var s1 = vec4f(0.0);
   var s2 = vec4f(0.0);
@@ -102,14 +99,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var s5 = vec4f(0.0);
   var s6 = vec4f(0.0);
   var s7 = vec4f(0.0);
-  var s8 = vec4f(0.0);
-  var s9 = vec4f(0.0);
-  var s10 = vec4f(0.0);
-  var s11 = vec4f(0.0);
-  var s12 = vec4f(0.0);
-  var s13 = vec4f(0.0);
-  var s14 = vec4f(0.0);
-  var s15 = vec4f(0.0);
   var z = vec4f(0.0);
   var f = fetch(bh, tbeg, min(TT, tend - tbeg), lid);
   var zp = vec4f(0.0);
@@ -146,24 +135,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         s1 = fma(vec4f(kk.y), vv, s1);
         s2 = fma(vec4f(kk.z), vv, s2);
         s3 = fma(vec4f(kk.w), vv, s3);
-        if (RB >= 2u) {
+        if (RB == 2u) {
           let k1 = sK[s * K4 + kr1];
           s4 = fma(vec4f(k1.x), vv, s4);
           s5 = fma(vec4f(k1.y), vv, s5);
           s6 = fma(vec4f(k1.z), vv, s6);
           s7 = fma(vec4f(k1.w), vv, s7);
-        }
-        if (RB == 4u) {
-          let k2 = sK[s * K4 + kr2];
-          s8 = fma(vec4f(k2.x), vv, s8);
-          s9 = fma(vec4f(k2.y), vv, s9);
-          s10 = fma(vec4f(k2.z), vv, s10);
-          s11 = fma(vec4f(k2.w), vv, s11);
-          let k3 = sK[s * K4 + kr3];
-          s12 = fma(vec4f(k3.x), vv, s12);
-          s13 = fma(vec4f(k3.y), vv, s13);
-          s14 = fma(vec4f(k3.z), vv, s14);
-          s15 = fma(vec4f(k3.w), vv, s15);
         }
       }
     }
@@ -204,18 +181,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
           st_cs(x + 6u * V4, s6);
           st_cs(x + 7u * V4, s7);
         }
-        if (has2) {
-          st_cs(x + 8u * V4, s8);
-          st_cs(x + 9u * V4, s9);
-          st_cs(x + 10u * V4, s10);
-          st_cs(x + 11u * V4, s11);
-        }
-        if (has3) {
-          st_cs(x + 12u * V4, s12);
-          st_cs(x + 13u * V4, s13);
-          st_cs(x + 14u * V4, s14);
-          st_cs(x + 15u * V4, s15);
-        }
       }
       if (lid < K4) { st_cs(at + 4u * K4 * V4 + lid, z); }
     }
@@ -232,18 +197,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       st_srow(base, 4u * kr + 5u, c, s5);
       st_srow(base, 4u * kr + 6u, c, s6);
       st_srow(base, 4u * kr + 7u, c, s7);
-    }
-    if (has2) {
-      st_srow(base, 4u * kr + 8u, c, s8);
-      st_srow(base, 4u * kr + 9u, c, s9);
-      st_srow(base, 4u * kr + 10u, c, s10);
-      st_srow(base, 4u * kr + 11u, c, s11);
-    }
-    if (has3) {
-      st_srow(base, 4u * kr + 12u, c, s12);
-      st_srow(base, 4u * kr + 13u, c, s13);
-      st_srow(base, 4u * kr + 14u, c, s14);
-      st_srow(base, 4u * kr + 15u, c, s15);
     }
   }
   if (lid < K4) { st_zblk(base, lid, z); }
