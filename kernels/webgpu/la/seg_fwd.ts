@@ -273,27 +273,25 @@ function planLaSegAt(
     while (C % L !== 0) L -= 4;
   }
   let TT = Math.min(tuned("la.tt", versions.state === 4 ? 16 : 32), SEGT);
+  // seg_state3.wgsl (versions 3 and 4) has the prefetch, RB and ZN; seg_state.wgsl none of them.
+  const v3 = versions.state >= 3;
   // 8×4 state tiles won with la.state 4 (1M bf16 state pass 3.67 → 3.09 ms, f16 5.02 → 4.18, f32
   // 5.12 → 5.12; 16×4, removed, lost: 3.18 at la.tt 8, 3.64 at 16); la.state 3 was not timed
   // with them.
-  const RB = versions.state < 3 ? 1 : tuned("la.state_rb", split ? 2 : 1);
+  const RB = v3 ? tuned("la.state_rb", split ? 2 : 1) : 1;
   if (RB > 2) throw new Error(`LAB_WEBGPU_TUNE la.state_rb must be 1 or 2, got ${RB}`);
   // Version 3 prefetches at most two vec4 blocks of k and of v per invocation.
   const stateInv = (tt: number) =>
-    Math.max(
-      Math.ceil(K4 / RB) * V4,
-      K4,
-      versions.state < 3 ? 0 : Math.ceil(tt * Math.max(K4, V4) / 2),
-    );
+    Math.max(Math.ceil(K4 / RB) * V4, K4, v3 ? Math.ceil(tt * Math.max(K4, V4) / 2) : 0);
   // The stagers' key sums won for f32 and f16 with la.state 4 (1M state pass 5.13 → 4.51 ms and
   // 4.33 → 4.11; 256K 1.34 → 1.19, 1.13 → 1.07) and lost for bf16 (3.26 → 3.49, 0.85 → 0.90):
   // its 2 KiB of sZ cost occupancy that the bf16 pass, with the least memory traffic, needs.
-  const zc = versions.state < 3 ? 1 : tuned("la.state_zc", split && dtype !== "bf16" ? 2 : 1);
+  const zc = v3 ? tuned("la.state_zc", split && dtype !== "bf16" ? 2 : 1) : 1;
   if (zc > 2) throw new Error(`LAB_WEBGPU_TUNE la.state_zc must be 1 or 2, got ${zc}`);
   // Key-sum slots (sZ, from version 3): the stagers' sums meet per row block, so invocation
   // lid + NT must stage the same row block as lid (K4 divides NT).
   const zn = (tt: number) => zc === 2 && stateInv(tt) % K4 === 0 ? stateInv(tt) : 1;
-  const stateShared = (tt: number) => 16 * (tt * (K4 + V4) + (versions.state < 3 ? 0 : zn(tt)));
+  const stateShared = (tt: number) => 16 * (tt * (K4 + V4) + (v3 ? zn(tt) : 0));
   const stateFits = (tt: number) => stateShared(tt) <= maxShared && stateInv(tt) <= maxInv;
   if (split) {
     // Every sub-chunk boundary must end a tile: the largest TT ≤ la.tt dividing L that fits.
@@ -345,7 +343,7 @@ function planLaSegAt(
     workspace,
     normalize: params.normalize,
     scale: params.scale,
-    state: { TT, NT: stateInv(TT), ...(versions.state < 3 ? {} : { RB, ZN: zn(TT) }) },
+    state: { TT, NT: stateInv(TT), ...(v3 ? { RB, ZN: zn(TT) } : {}) },
     out: { L, NT: outInv(L) },
     scan: scanTiles(maxInv),
     shared: { state: stateShared(TT), out: outShared(L) },

@@ -107,6 +107,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     // A sub-chunk boundary inside the segment: the sums so far start sub-chunk done / L.
     let done = t0 + TT - tbeg;
     let boundary = SUB && done % L == 0u && t0 + TT < tend;
+    // With ZN > 1 the stagers' key sums meet in sZ where z is stored: boundaries and the end.
+    let meet = ZN > 1u && (boundary || t0 + TT >= tend);
     // This tile from the registers; the previous tile's last barrier is behind us.
     if (lid < TT * K4) {
       let x = cook_k(f.k0, blk(bh, t0, len, lid, K4, K));
@@ -124,7 +126,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (lid + NT < TT * V4) {
       sV[lid + NT] = cook_v(f.v1, blk(bh, t0, len, lid + NT, V4, V));
     }
-    if (ZN > 1u && (boundary || t0 + TT >= tend)) { sZ[lid] = zp; }
+    if (meet) { sZ[lid] = zp; }
     workgroupBarrier();
     if (t0 + TT < tend) { f = fetch(bh, t0 + TT, min(TT, tend - t0 - TT), lid); }
     if (isS) {
@@ -144,7 +146,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         }
       }
     }
-    if (ZN > 1u && lid < K4 && (boundary || t0 + TT >= tend)) {
+    if (meet && lid < K4) {
       // Invocations lid + j·K4 stage row block lid (K4 divides NT).
       var za = sZ[lid];
       for (var j = 1u; j < NT / K4; j++) { za += sZ[lid + j * K4]; }
